@@ -1,0 +1,77 @@
+/**
+ * Every default edgeml uses, as a named constant. Options objects elsewhere refer to these.
+ *
+ * @module
+ */
+
+/** Version of the wire protocol spoken by this library (docs/protocol.md). */
+export const PROTOCOL_VERSION = 1;
+
+/** Host servers bind to when none is given: loopback only, so nothing is exposed by accident.
+ * @default '127.0.0.1' */
+export const DEFAULT_BIND_HOST = '127.0.0.1';
+
+/** Per-call deadline of a client request, in milliseconds.
+ * @default 10000 */
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** Deadline of a connect handshake (action and trainer clients), in milliseconds.
+ * @default 5000 */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+
+/** Largest number of frames in one message.
+ * @default 1024 */
+export const DEFAULT_MAX_FRAMES = 1024;
+
+/** Largest message, all frames together, in bytes. Also the per-frame limit given to ZeroMQ, so a peer that sends a
+ * larger frame is disconnected before the frame is allocated.
+ * @default 1 GiB */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024 * 1024;
+
+/** Largest header (frame 0) in bytes.
+ * @default 16 MiB */
+export const DEFAULT_MAX_HEADER_BYTES = 16 * 1024 * 1024;
+
+/** Deepest nesting of arrays and objects in a payload.
+ * @default 64 */
+export const DEFAULT_MAX_DEPTH = 64;
+
+/** Longest string in a payload, in bytes of UTF-8.
+ * @default 16 MiB */
+export const DEFAULT_MAX_STRING_BYTES = 16 * 1024 * 1024;
+
+/** Most elements in one array or entries in one object of a payload.
+ * @default 1_000_000 */
+export const DEFAULT_MAX_COLLECTION_LENGTH = 1_000_000;
+
+/** Byte strings at least this long travel as their own frame; shorter ones stay inline in the header.
+ * @default 1024 */
+export const DEFAULT_INLINE_BYTES_MAX = 1024;
+
+/** Requests a server runs at once per client before answering further ones with a `LimitError`.
+ * @default 256 */
+export const DEFAULT_MAX_IN_FLIGHT_PER_CLIENT = 256;
+
+/** Calls a client lets wait for a reply at once before rejecting new ones with a `LimitError`.
+ * @default 4096 */
+export const DEFAULT_MAX_PENDING_CALLS = 4096;
+
+/** Messages a subscriber queues for a slow callback before dropping the oldest.
+ * @default 4 */
+export const DEFAULT_SUBSCRIBER_QUEUE = 4;
+
+/** ZeroMQ high-water mark (messages) of publishing sockets, per subscriber.
+ * @default 16 */
+export const DEFAULT_PUBLISH_HWM = 16;
+
+/** Interval of ZMTP heartbeats, in milliseconds; a peer silent for 3 intervals is considered gone.
+ * @default 1000 */
+export const DEFAULT_HEARTBEAT_MS = 1_000;
+
+/** Interval of reconnect attempts of a client to a server that is down, in milliseconds.
+ * @default 100 */
+export const DEFAULT_RECONNECT_MS = 100;
+
+/** Maximum interval of reconnect attempts, in milliseconds (ZeroMQ backs off up to this).
+ * @default 1000 */
+export const DEFAULT_RECONNECT_MAX_MS = 1_000;
