@@ -1,0 +1,201 @@
+/**
+ * Inference mode: the GPU machine serves named interfaces; edge clients call them with payloads (tensors, typed
+ * arrays, plain data) and get results back.
+ *
+ * @module
+ */
+import type { DecodeLimits, EncodeOptions } from './codec.js';
+import { InvalidArgumentError, NotFoundError } from './errors.js';
+import { DEFAULT_BIND_HOST } from './options.js';
+import { type CallOptions, RpcClient, RpcServer, type RpcServerStats } from './rpc.js';
+import type { ConnectionStatus, Transport } from './transport.js';
+import { ZmqTransport } from './transport-zmq.js';
+
+/** An inference handler: gets the payload a client sent, returns (or resolves to) the result. */
+export type InferenceHandler = (payload: unknown) => unknown;
+
+/** Options of an {@link InferenceServer}. */
+export interface InferenceServerOptions {
+  /** TCP port; 0 picks a free one (read it back from {@link InferenceServer.port}). */
+  port: number;
+  /** Interface to bind. @default {@link DEFAULT_BIND_HOST} (loopback: pass `'0.0.0.0'` to serve other machines) */
+  host?: string;
+  /** Transport; @default a {@link ZmqTransport} */
+  transport?: Transport;
+  /** Limits on incoming messages. */
+  limits?: DecodeLimits;
+  /** Encoding options for results. */
+  encode?: EncodeOptions;
+  /** Requests one client may have running at once. */
+  maxInFlightPerClient?: number;
+}
+
+/** Method names on the wire (docs/protocol.md, "Inference"). */
+const M_CALL = 'call';
+const M_INTERFACES = 'interfaces';
+const M_PING = 'ping';
+
+function checkName(name: unknown): asserts name is string {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new InvalidArgumentError('name', 'interface names are non-empty strings');
+  }
+}
+
+/**
+ * Serves named inference interfaces to any number of clients. Calls run concurrently: a slow handler does not hold
+ * up calls to other interfaces. A handler that throws rejects that caller with a {@link RemoteError}; the server
+ * goes on.
+ *
+ * @example
+ * ```ts
+ * const server = new InferenceServer({ port: 5555, host: '0.0.0.0' });
+ * server.registerInterface('classify', async ({ image }) => ({ label: await model.run(image) }));
+ * await server.start();
+ * ```
+ */
+export class InferenceServer {
+  private readonly rpc: RpcServer;
+  private readonly handlers = new Map<string, InferenceHandler>();
+  private readonly host: string;
+  private requestedPort: number;
+
+  /** @param options a port number, or the full options */
+  constructor(options: number | InferenceServerOptions) {
+    const opts: InferenceServerOptions = typeof options === 'number' ? { port: options } : options;
+    if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) {
+      throw new InvalidArgumentError('port', `must be an integer in 0..65535, got ${String(opts.port)}`);
+    }
+    this.requestedPort = opts.port;
+    this.host = opts.host ?? DEFAULT_BIND_HOST;
+    this.rpc = new RpcServer(opts.transport ?? new ZmqTransport(), {
+      ...(opts.limits ? { limits: opts.limits } : {}),
+      ...(opts.encode ? { encode: opts.encode } : {}),
+      ...(opts.maxInFlightPerClient !== undefined ? { maxInFlightPerClient: opts.maxInFlightPerClient } : {}),
+    });
+    this.rpc.handle(M_CALL, (payload, ctx) => {
+      const name = ctx.name;
+      const fn = name === undefined ? undefined : this.handlers.get(name);
+      if (!fn) {
+        const known = [...this.handlers.keys()];
+        throw new NotFoundError(
+          `unknown interface ${JSON.stringify(name)}; available: ${known.length ? known.join(', ') : '(none)'}`,
+        );
+      }
+      return fn(payload);
+    });
+    this.rpc.handle(M_INTERFACES, () => [...this.handlers.keys()]);
+    this.rpc.handle(M_PING, () => 'pong');
+  }
+
+  /** Registers (or replaces) the handler of interface `name`. Works before and after {@link start}. */
+  registerInterface(name: string, fn: InferenceHandler): this {
+    checkName(name);
+    if (typeof fn !== 'function') throw new InvalidArgumentError('fn', 'must be a function');
+    this.handlers.set(name, fn);
+    return this;
+  }
+
+  /** Removes interface `name`; returns whether it existed. */
+  unregisterInterface(name: string): boolean {
+    return this.handlers.delete(name);
+  }
+
+  /** Names of the registered interfaces. */
+  interfaces(): string[] {
+    return [...this.handlers.keys()];
+  }
+
+  /** Starts listening; resolves once the port is bound. */
+  async start(): Promise<void> {
+    this.requestedPort = await this.rpc.start({ host: this.host, port: this.requestedPort });
+  }
+
+  /** The port served (after {@link start}, the one actually bound). */
+  get port(): number {
+    return this.rpc.port ?? this.requestedPort;
+  }
+
+  /** Stops serving and releases the port. */
+  async stop(): Promise<void> {
+    await this.rpc.stop();
+  }
+
+  /** Counters: clients, requests, errors, bytes, latency percentiles per interface. */
+  stats(): RpcServerStats {
+    return this.rpc.stats();
+  }
+}
+
+/** Options of an {@link InferenceClient}. */
+export interface InferenceClientOptions {
+  /** Default deadline of each call in ms. @default 10000 */
+  timeoutMs?: number;
+  /** Transport; @default a {@link ZmqTransport} */
+  transport?: Transport;
+  /** Limits on replies. */
+  limits?: DecodeLimits;
+  /** Encoding options for payloads. */
+  encode?: EncodeOptions;
+  /** Called on every connection status change. */
+  onStatus?: (status: ConnectionStatus) => void;
+}
+
+/**
+ * Calls the interfaces of an {@link InferenceServer}. The client connects in the background and reconnects by itself:
+ * a call made while the server is down waits for it until the call's deadline.
+ *
+ * @example
+ * ```ts
+ * const client = new InferenceClient('gpu-box.local', 5555);
+ * const { label } = await client.call('classify', { image: tensor }, { timeoutMs: 500 });
+ * client.close();
+ * ```
+ */
+export class InferenceClient {
+  private readonly rpc: RpcClient;
+
+  constructor(host: string, port: number, options: InferenceClientOptions = {}) {
+    if (typeof host !== 'string' || host.length === 0) throw new InvalidArgumentError('host', 'must be a host name');
+    if (!Number.isInteger(port) || port <= 0 || port > 65535) {
+      throw new InvalidArgumentError('port', `must be an integer in 1..65535, got ${String(port)}`);
+    }
+    this.rpc = new RpcClient(options.transport ?? new ZmqTransport(), { host, port }, {
+      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+      ...(options.limits ? { limits: options.limits } : {}),
+      ...(options.encode ? { encode: options.encode } : {}),
+      ...(options.onStatus ? { onStatus: options.onStatus } : {}),
+    });
+  }
+
+  /**
+   * Calls interface `name` with `payload` and resolves with its result.
+   * @throws {@link NotFoundError} for an unknown interface (the message lists the available ones),
+   * {@link RemoteError} when the handler threw, {@link TimeoutError} at the deadline, {@link AbortError} on abort.
+   */
+  async call<T = unknown>(name: string, payload?: unknown, options?: CallOptions): Promise<T> {
+    checkName(name);
+    return (await this.rpc.call(M_CALL, name, payload ?? null, options)) as T;
+  }
+
+  /** Names of the interfaces the server has registered. */
+  async interfaces(options?: CallOptions): Promise<string[]> {
+    return (await this.rpc.call(M_INTERFACES, undefined, null, options)) as string[];
+  }
+
+  /** Round trip to the server; resolves with the time it took in ms. */
+  async ping(options?: CallOptions): Promise<number> {
+    const t = performance.now();
+    await this.rpc.call(M_PING, undefined, null, options);
+    return performance.now() - t;
+  }
+
+  /** Connection status. */
+  get status(): ConnectionStatus {
+    return this.rpc.status;
+  }
+
+  /** Closes the client; calls still waiting reject with a {@link ClosedError}. */
+  close(): void {
+    this.rpc.close();
+  }
+}

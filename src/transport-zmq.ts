@@ -1,0 +1,333 @@
+/**
+ * The ZeroMQ transport (npm `zeromq` v6): ROUTER/DEALER for request/reply, XPUB/SUB for publish/subscribe.
+ *
+ * zeromq.js allows one pending `send` per socket, so every socket here owns one {@link SendQueue}. Client sockets use
+ * `immediate` (nothing is queued inside libzmq for a server that is not connected) and a short send timeout, so a
+ * message waiting for a server stays in our queue where its staleness is checked: a call that timed out is never sent
+ * late to a server that comes back. Sockets are closed without unbinding (unbinding a ROUTER just after a peer
+ * disconnects can abort the process in libzmq 4.3.5), and binds retry while a just-closed port is still held.
+ *
+ * @module
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import * as zmq from 'zeromq';
+import type { Frame } from './codec.js';
+import { EdgeMLError } from './errors.js';
+import {
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_PUBLISH_HWM,
+  DEFAULT_RECONNECT_MAX_MS,
+  DEFAULT_RECONNECT_MS,
+} from './options.js';
+import type {
+  Address,
+  ClientHandlers,
+  ConnectionStatus,
+  PeerId,
+  PublishSocket,
+  ReplySocket,
+  RequestSocket,
+  SocketOptions,
+  SubscribeSocket,
+  Transport,
+} from './transport.js';
+
+/** How long a bind keeps retrying while the port is still held by a socket that was just closed. */
+const BIND_RETRY_MS = 3_000;
+/** How long a blocked client send waits before the queue re-checks staleness. */
+const CLIENT_SEND_POLL_MS = 50;
+
+interface Queued {
+  frames: Frame[];
+  isStale: (() => boolean) | undefined;
+}
+
+/** One queue of outgoing messages per socket, so at most one `send` is pending on it at any time. */
+class SendQueue {
+  private readonly items: Queued[] = [];
+  private head = 0;
+  private running = false;
+  private closed = false;
+  /** Messages dropped because they were stale or could not be sent. */
+  dropped = 0;
+
+  constructor(private readonly socket: zmq.Writable) {}
+
+  push(frames: Frame[], isStale?: () => boolean): void {
+    if (this.closed) return;
+    this.items.push({ frames, isStale });
+    if (!this.running) void this.run();
+  }
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.items.length = 0;
+    this.head = 0;
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    try {
+      while (!this.closed && this.head < this.items.length) {
+        const item = this.items[this.head]!;
+        if (item.isStale?.()) {
+          this.shift();
+          this.dropped++;
+          continue;
+        }
+        try {
+          await this.socket.send(item.frames);
+          this.shift();
+        } catch (e) {
+          // EAGAIN: the send timed out while no peer could take it; loop to re-check staleness and try again.
+          if ((e as { code?: string }).code === 'EAGAIN') continue;
+          // Socket closed, host unreachable, ...: drop this message, keep the queue going.
+          this.shift();
+          this.dropped++;
+        }
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private shift(): void {
+    this.head++;
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items.splice(0, this.head);
+      this.head = 0;
+    }
+    if (this.head === this.items.length) {
+      this.items.length = 0;
+      this.head = 0;
+    }
+  }
+}
+
+function tcp(address: Address): string {
+  const host = address.host.includes(':') && !address.host.startsWith('[') ? `[${address.host}]` : address.host;
+  return `tcp://${host}:${address.port === 0 ? '*' : address.port}`;
+}
+
+function boundPort(socket: zmq.Socket): number {
+  const endpoint = socket.lastEndpoint ?? '';
+  const port = Number(endpoint.slice(endpoint.lastIndexOf(':') + 1));
+  if (!Number.isInteger(port) || port <= 0) throw new EdgeMLError(`could not read the bound port from ${endpoint}`);
+  return port;
+}
+
+async function bindWithRetry(socket: zmq.Socket, address: Address): Promise<number> {
+  const endpoint = tcp(address);
+  const deadline = Date.now() + BIND_RETRY_MS;
+  for (let wait = 10; ; wait = Math.min(wait * 2, 200)) {
+    try {
+      await socket.bind(endpoint);
+      return boundPort(socket);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === 'EADDRINUSE' && Date.now() + wait < deadline) {
+        await delay(wait);
+        continue;
+      }
+      socket.close();
+      throw new EdgeMLError(`cannot listen on ${endpoint}: ${(e as Error).message}`, 'EDGEML_ERROR', { cause: e });
+    }
+  }
+}
+
+function commonOptions(options: SocketOptions | undefined): {
+  linger: number;
+  maxMessageSize: number;
+  heartbeatInterval: number;
+  heartbeatTimeout: number;
+} {
+  const hb = options?.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+  return {
+    linger: 0,
+    maxMessageSize: options?.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+    heartbeatInterval: hb,
+    heartbeatTimeout: hb * 3,
+  };
+}
+
+/** Receives from `socket` until it closes, handing each message to `onMessage`; never throws. */
+async function receiveLoop(socket: zmq.Readable & zmq.Socket, onMessage: (msg: Buffer[]) => void): Promise<void> {
+  while (!socket.closed) {
+    let msg: Buffer[];
+    try {
+      msg = await socket.receive();
+    } catch {
+      // Closed (or terminated) while waiting: the loop ends.
+      return;
+    }
+    try {
+      onMessage(msg);
+    } catch {
+      // Handlers guard themselves; a throw here must not end the loop.
+    }
+  }
+}
+
+/** Tracks a client socket's connection status from the socket's monitor events. */
+function watchStatus(socket: zmq.Socket, set: (s: ConnectionStatus) => void): void {
+  const events = socket.events;
+  events.on('handshake', () => set('connected'));
+  events.on('disconnect', () => set('disconnected'));
+  events.on('connect:retry', () => set('reconnecting'));
+}
+
+class ZmqReplySocket implements ReplySocket {
+  private readonly queue: SendQueue;
+  constructor(
+    private readonly socket: zmq.Router,
+    readonly port: number,
+  ) {
+    this.queue = new SendQueue(socket);
+  }
+  send(peer: PeerId, frames: Frame[]): void {
+    this.queue.push([peer, ...frames]);
+  }
+  async close(): Promise<void> {
+    this.queue.close();
+    this.socket.close();
+  }
+}
+
+class ZmqRequestSocket implements RequestSocket {
+  private readonly queue: SendQueue;
+  status: ConnectionStatus = 'reconnecting';
+  constructor(
+    private readonly socket: zmq.Dealer,
+    onStatus: ((s: ConnectionStatus) => void) | undefined,
+  ) {
+    this.queue = new SendQueue(socket);
+    watchStatus(socket, (s) => {
+      if (this.status === 'closed' || this.status === s) return;
+      this.status = s;
+      onStatus?.(s);
+    });
+  }
+  send(frames: Frame[], isStale?: () => boolean): void {
+    this.queue.push(frames, isStale);
+  }
+  close(): void {
+    if (this.status === 'closed') return;
+    this.status = 'closed';
+    this.queue.close();
+    this.socket.close();
+  }
+}
+
+class ZmqPublishSocket implements PublishSocket {
+  private readonly queue: SendQueue;
+  constructor(
+    private readonly socket: zmq.XPublisher,
+    readonly port: number,
+  ) {
+    this.queue = new SendQueue(socket);
+  }
+  publish(topic: string, frames: Frame[]): void {
+    this.queue.push([Buffer.from(topic, 'utf8'), ...frames]);
+  }
+  async close(): Promise<void> {
+    this.queue.close();
+    this.socket.close();
+  }
+}
+
+class ZmqSubscribeSocket implements SubscribeSocket {
+  status: ConnectionStatus = 'reconnecting';
+  constructor(
+    private readonly socket: zmq.Subscriber,
+    onStatus: ((s: ConnectionStatus) => void) | undefined,
+  ) {
+    watchStatus(socket, (s) => {
+      if (this.status === 'closed' || this.status === s) return;
+      this.status = s;
+      onStatus?.(s);
+    });
+  }
+  close(): void {
+    if (this.status === 'closed') return;
+    this.status = 'closed';
+    this.socket.close();
+  }
+}
+
+/** The ZeroMQ transport over TCP. The default transport of every edgeml server and client. */
+export class ZmqTransport implements Transport {
+  async bindReply(
+    address: Address,
+    onRequest: (peer: PeerId, frames: Frame[]) => void,
+    options?: SocketOptions,
+  ): Promise<ReplySocket> {
+    const socket = new zmq.Router({ ...commonOptions(options), sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000 });
+    const port = await bindWithRetry(socket, address);
+    void receiveLoop(socket, (msg) => {
+      const [peer, ...frames] = msg;
+      if (peer !== undefined) onRequest(peer, frames);
+    });
+    return new ZmqReplySocket(socket, port);
+  }
+
+  connectRequest(
+    address: Address,
+    onReply: (frames: Frame[]) => void,
+    options?: SocketOptions & ClientHandlers,
+  ): RequestSocket {
+    const socket = new zmq.Dealer({
+      ...commonOptions(options),
+      immediate: true,
+      sendTimeout: CLIENT_SEND_POLL_MS,
+      reconnectInterval: DEFAULT_RECONNECT_MS,
+      reconnectMaxInterval: DEFAULT_RECONNECT_MAX_MS,
+      sendHighWaterMark: 10_000,
+      receiveHighWaterMark: 10_000,
+    });
+    const wrapped = new ZmqRequestSocket(socket, options?.onStatus);
+    socket.connect(tcp(address));
+    void receiveLoop(socket, onReply);
+    return wrapped;
+  }
+
+  async bindPublish(
+    address: Address,
+    onSubscribe?: (topic: string) => void,
+    options?: SocketOptions,
+  ): Promise<PublishSocket> {
+    const socket = new zmq.XPublisher({ ...commonOptions(options), sendHighWaterMark: DEFAULT_PUBLISH_HWM });
+    socket.verbosity = 'allSubs';
+    const port = await bindWithRetry(socket, address);
+    void receiveLoop(socket, (msg) => {
+      const sub = msg[0];
+      if (sub !== undefined && sub.length >= 1 && sub[0] === 1) onSubscribe?.(sub.subarray(1).toString('utf8'));
+    });
+    return new ZmqPublishSocket(socket, port);
+  }
+
+  connectSubscribe(
+    address: Address,
+    topics: readonly string[],
+    onMessage: (topic: string, frames: Frame[]) => void,
+    options?: SocketOptions & ClientHandlers,
+  ): SubscribeSocket {
+    const socket = new zmq.Subscriber({
+      ...commonOptions(options),
+      reconnectInterval: DEFAULT_RECONNECT_MS,
+      reconnectMaxInterval: DEFAULT_RECONNECT_MAX_MS,
+    });
+    for (const t of topics) socket.subscribe(t);
+    const wrapped = new ZmqSubscribeSocket(socket, options?.onStatus);
+    socket.connect(tcp(address));
+    void receiveLoop(socket, (msg) => {
+      const [topic, ...frames] = msg;
+      if (topic !== undefined) onMessage(topic.toString('utf8'), frames);
+    });
+    return wrapped;
+  }
+}
