@@ -10,7 +10,7 @@
  * @module
  */
 import { InvalidArgumentError, LimitError, ProtocolError } from './errors.js';
-import { type ReaderLimits, MsgpackWriter, readMsgpack } from './msgpack.js';
+import { MsgpackWriter, type ReaderLimits, readMsgpack } from './msgpack.js';
 import {
   DEFAULT_INLINE_BYTES_MAX,
   DEFAULT_MAX_COLLECTION_LENGTH,
@@ -20,7 +20,7 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_MAX_STRING_BYTES,
 } from './options.js';
-import { type DType, type TypedArray, Tensor, arrayTypeOf, dtypeOfArray, isDType, shapeSize } from './tensor.js';
+import { arrayTypeOf, type DType, dtypeOfArray, isDType, shapeSize, Tensor, type TypedArray } from './tensor.js';
 
 /** One frame of a message. */
 export type Frame = Uint8Array;
@@ -169,7 +169,11 @@ class Encoder {
     const proto: unknown = Object.getPrototypeOf(v);
     if (proto !== Object.prototype && proto !== null) {
       const name = (v as { constructor?: { name?: string } }).constructor?.name ?? 'object';
-      throw new EncodeFailure([], `cannot encode a ${name} (only plain objects, arrays, tensors and typed arrays)`, false);
+      throw new EncodeFailure(
+        [],
+        `cannot encode a ${name} (only plain objects, arrays, tensors and typed arrays)`,
+        false,
+      );
     }
     const obj = v as Record<string, unknown>;
     const keys = Object.keys(obj);
@@ -265,7 +269,8 @@ function asDType(v: unknown): DType {
 export function decodeMessage(frames: readonly Frame[], limits: DecodeLimits = {}): unknown {
   const maxFrames = limits.maxFrames ?? DEFAULT_MAX_FRAMES;
   if (frames.length === 0) throw new ProtocolError('empty message');
-  if (frames.length > maxFrames) throw new LimitError(`message of ${frames.length} frames exceeds the limit of ${maxFrames}`);
+  if (frames.length > maxFrames)
+    throw new LimitError(`message of ${frames.length} frames exceeds the limit of ${maxFrames}`);
   const maxBytes = limits.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   let total = 0;
   for (const f of frames) total += f.byteLength;
@@ -290,7 +295,8 @@ export function decodeMessage(frames: readonly Frame[], limits: DecodeLimits = {
       }
       case EXT_TYPED_ARRAY: {
         const parts = read(body);
-        if (!Array.isArray(parts) || parts.length !== 2) throw new ProtocolError('typed array ext needs [dtype, frame]');
+        if (!Array.isArray(parts) || parts.length !== 2)
+          throw new ProtocolError('typed array ext needs [dtype, frame]');
         const dtype = asDType(parts[0]);
         const i = frameIndex(parts[1], frames.length, used);
         return typedView(dtype, frames[i]!);
@@ -309,7 +315,9 @@ export function decodeMessage(frames: readonly Frame[], limits: DecodeLimits = {
         const data = typedView(dtype, frames[i]!);
         const count = shapeSize(shape as number[]);
         if (count !== data.length) {
-          throw new ProtocolError(`tensor shape [${shape.join(', ')}] needs ${count} elements, frame holds ${data.length}`);
+          throw new ProtocolError(
+            `tensor shape [${shape.join(', ')}] needs ${count} elements, frame holds ${data.length}`,
+          );
         }
         return new Tensor(dtype, data as never, shape as number[]);
       }

@@ -159,12 +159,16 @@ export class InferenceClient {
     if (!Number.isInteger(port) || port <= 0 || port > 65535) {
       throw new InvalidArgumentError('port', `must be an integer in 1..65535, got ${String(port)}`);
     }
-    this.rpc = new RpcClient(options.transport ?? new ZmqTransport(), { host, port }, {
-      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
-      ...(options.limits ? { limits: options.limits } : {}),
-      ...(options.encode ? { encode: options.encode } : {}),
-      ...(options.onStatus ? { onStatus: options.onStatus } : {}),
-    });
+    this.rpc = new RpcClient(
+      options.transport ?? new ZmqTransport(),
+      { host, port },
+      {
+        ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+        ...(options.limits ? { limits: options.limits } : {}),
+        ...(options.encode ? { encode: options.encode } : {}),
+        ...(options.onStatus ? { onStatus: options.onStatus } : {}),
+      },
+    );
   }
 
   /**

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type DecodeLimits, type EncodeOptions, type Frame, decodeMessage, encodeMessage } from './codec.js';
+import { type DecodeLimits, decodeMessage, type EncodeOptions, encodeMessage, type Frame } from './codec.js';
 import {
   AbortError,
   ClosedError,
@@ -88,7 +88,13 @@ export function encodeError(id: number, error: unknown): Frame[] {
 }
 
 /** Encodes a published message. */
-export function encodePublish(topic: string, seq: number, epoch: string, payload: unknown, options?: EncodeOptions): Frame[] {
+export function encodePublish(
+  topic: string,
+  seq: number,
+  epoch: string,
+  payload: unknown,
+  options?: EncodeOptions,
+): Frame[] {
   return encodeMessage({ v: PROTOCOL_VERSION, k: 'pub', t: topic, s: seq, ep: epoch, p: payload }, options);
 }
 
@@ -98,7 +104,8 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 function requireId(h: Record<string, unknown>): number {
   const id = h.id;
-  if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) throw new ProtocolError('envelope needs an integer id');
+  if (typeof id !== 'number' || !Number.isInteger(id) || id < 0)
+    throw new ProtocolError('envelope needs an integer id');
   return id;
 }
 
@@ -116,7 +123,9 @@ export function decodeEnvelope(frames: readonly Frame[], limits?: DecodeLimits):
   const h = decodeMessage(frames, limits);
   if (!isRecord(h)) throw new ProtocolError('header is not a map');
   if (h.v !== PROTOCOL_VERSION) {
-    throw new ProtocolError(`unsupported protocol version ${JSON.stringify(h.v)} (this peer speaks ${PROTOCOL_VERSION})`);
+    throw new ProtocolError(
+      `unsupported protocol version ${JSON.stringify(h.v)} (this peer speaks ${PROTOCOL_VERSION})`,
+    );
   }
   switch (h.k) {
     case 'req': {
@@ -158,14 +167,15 @@ export function decodeEnvelope(frames: readonly Frame[], limits?: DecodeLimits):
  * Reads only the request id of a header that failed to decode as a whole, so the server can still answer the
  * caller with an error instead of leaving it to time out. Returns `undefined` when no id can be found.
  */
-export function peekRequestId(
-  frames: readonly Frame[],
-  kinds: readonly string[] = ['req'],
-): number | undefined {
+export function peekRequestId(frames: readonly Frame[], kinds: readonly string[] = ['req']): number | undefined {
   const header = frames[0];
   if (header === undefined || header.byteLength === 0 || header.byteLength > 1024 * 1024) return undefined;
   try {
-    const h = readMsgpack(header, { maxDepth: 64, maxStringBytes: 1024 * 1024, maxCollectionLength: 100_000 }, () => null);
+    const h = readMsgpack(
+      header,
+      { maxDepth: 64, maxStringBytes: 1024 * 1024, maxCollectionLength: 100_000 },
+      () => null,
+    );
     if (!isRecord(h) || typeof h.k !== 'string' || !kinds.includes(h.k)) return undefined;
     const id = h.id;
     return typeof id === 'number' && Number.isInteger(id) && id >= 0 ? id : undefined;

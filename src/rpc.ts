@@ -6,14 +6,10 @@
  */
 import type { DecodeLimits, EncodeOptions, Frame } from './codec.js';
 import { AbortError, ClosedError, EdgeMLError, InvalidArgumentError, LimitError, TimeoutError } from './errors.js';
-import {
-  DEFAULT_MAX_IN_FLIGHT_PER_CLIENT,
-  DEFAULT_MAX_PENDING_CALLS,
-  DEFAULT_TIMEOUT_MS,
-} from './options.js';
+import { DEFAULT_MAX_IN_FLIGHT_PER_CLIENT, DEFAULT_MAX_PENDING_CALLS, DEFAULT_TIMEOUT_MS } from './options.js';
 import { decodeEnvelope, encodeError, encodeReply, encodeRequest, errorFromWire, peekRequestId } from './protocol.js';
-import type { Address, ConnectionStatus, PeerId, ReplySocket, RequestSocket, Transport } from './transport.js';
 import { LatencyRecorder } from './stats.js';
+import type { Address, ConnectionStatus, PeerId, ReplySocket, RequestSocket, Transport } from './transport.js';
 
 /** Options of a single call. */
 export interface CallOptions {
@@ -97,7 +93,9 @@ export class RpcServer {
   async start(address: Address): Promise<number> {
     if (this.socket) throw new EdgeMLError('server already started');
     const opts = {
-      ...(this.options.limits?.maxMessageBytes !== undefined ? { maxMessageBytes: this.options.limits.maxMessageBytes } : {}),
+      ...(this.options.limits?.maxMessageBytes !== undefined
+        ? { maxMessageBytes: this.options.limits.maxMessageBytes }
+        : {}),
       ...(this.options.heartbeatMs !== undefined ? { heartbeatMs: this.options.heartbeatMs } : {}),
     };
     this.socket = await this.transport.bindReply(address, (peer, frames) => this.onMessage(peer, frames), opts);
@@ -183,7 +181,10 @@ export class RpcServer {
       if (left <= 0) this.inFlight.delete(peerKey);
       else this.inFlight.set(peerKey, left);
       this.counters.running--;
-      this.latency.record(env.name === undefined ? env.method : `${env.method}:${env.name}`, performance.now() - started);
+      this.latency.record(
+        env.name === undefined ? env.method : `${env.method}:${env.name}`,
+        performance.now() - started,
+      );
     };
     let result: unknown;
     try {
@@ -285,7 +286,8 @@ export class RpcClient {
     const timeoutMs = options.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (!(timeoutMs > 0)) return Promise.reject(new InvalidArgumentError('timeoutMs', 'must be a positive number'));
     const signal = options.signal;
-    if (signal?.aborted) return Promise.reject(new AbortError('call aborted before it was sent', { cause: signal.reason }));
+    if (signal?.aborted)
+      return Promise.reject(new AbortError('call aborted before it was sent', { cause: signal.reason }));
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
     let frames: Frame[];
@@ -353,7 +355,8 @@ export class RpcClient {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const id of [...this.pending.keys()]) this.settle(id, new ClosedError('client closed while the call was waiting'));
+    for (const id of [...this.pending.keys()])
+      this.settle(id, new ClosedError('client closed while the call was waiting'));
     this.socket.close();
   }
 }

@@ -176,7 +176,10 @@ export class Tensor<D extends DType = DType> {
    */
   constructor(dtype: D, data: DTypeArrayMap[D], shape?: readonly number[]) {
     if (!isDType(dtype)) {
-      throw new InvalidArgumentError('dtype', `unknown dtype ${JSON.stringify(dtype)}; expected one of ${DTYPES.join(', ')}`);
+      throw new InvalidArgumentError(
+        'dtype',
+        `unknown dtype ${JSON.stringify(dtype)}; expected one of ${DTYPES.join(', ')}`,
+      );
     }
     const expected = ARRAY_OF[dtype];
     if (!ArrayBuffer.isView(data) || !(data instanceof expected) || data instanceof Uint8ClampedArray) {

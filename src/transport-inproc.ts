@@ -169,8 +169,8 @@ export class InprocTransport implements Transport {
   ): RequestSocket {
     const key = this.key(address);
     const client = new InprocRequest(this, key, onReply, options?.onStatus);
-    let set = this.requestClients.get(key);
-    if (!set) this.requestClients.set(key, (set = new Set()));
+    const set = this.requestClients.get(key) ?? new Set();
+    this.requestClients.set(key, set);
     set.add(client);
     const server = this.replyServers.get(key);
     if (server) queueMicrotask(() => client.attach(server));
@@ -203,8 +203,8 @@ export class InprocTransport implements Transport {
   ): SubscribeSocket {
     const key = this.key(address);
     const sub = new InprocSubscribe(this, key, topics, onMessage, options?.onStatus);
-    let set = this.subscribers.get(key);
-    if (!set) this.subscribers.set(key, (set = new Set()));
+    const set = this.subscribers.get(key) ?? new Set();
+    this.subscribers.set(key, set);
     set.add(sub);
     const pub = this.publishers.get(key);
     if (pub) queueMicrotask(() => this.join(pub, sub));

@@ -266,7 +266,11 @@ export class ZmqTransport implements Transport {
     onRequest: (peer: PeerId, frames: Frame[]) => void,
     options?: SocketOptions,
   ): Promise<ReplySocket> {
-    const socket = new zmq.Router({ ...commonOptions(options), sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000 });
+    const socket = new zmq.Router({
+      ...commonOptions(options),
+      sendHighWaterMark: 10_000,
+      receiveHighWaterMark: 10_000,
+    });
     const port = await bindWithRetry(socket, address);
     void receiveLoop(socket, (msg) => {
       const [peer, ...frames] = msg;
