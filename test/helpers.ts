@@ -1,0 +1,39 @@
+/**
+ * Shared test helpers: waiting on conditions with deadlines (never fixed sleeps), and both transports.
+ */
+
+import type { Transport } from '../src/transport.js';
+import { InprocTransport } from '../src/transport-inproc.js';
+import { ZmqTransport } from '../src/transport-zmq.js';
+
+/** Resolves once `condition()` is truthy; rejects with a message naming `what` after `timeoutMs`. */
+export async function waitFor(condition: () => unknown, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/** Rejects if `promise` does not settle within `timeoutMs`. */
+export async function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The transports every conformance suite runs against. */
+export const transports: { name: string; make: () => Transport }[] = [
+  { name: 'zmq', make: () => new ZmqTransport() },
+  { name: 'inproc', make: () => new InprocTransport() },
+];
+
+/** Loopback host used by every test. */
+export const HOST = '127.0.0.1';
