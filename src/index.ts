@@ -7,6 +7,27 @@
  */
 
 export {
+  type ActCallback,
+  ActionClient,
+  ActionServer,
+  type ActionServerStats,
+  type ObsCallback,
+  type ObsDelivery,
+} from './action.js';
+export {
+  ACTION_MODE,
+  type ActionClientOptions,
+  ActionConfig,
+  type ActionConfigInit,
+  type ActionConnectOptions,
+  type ActionServerOptions,
+  M_ACT,
+  M_ACTION_PING,
+  M_OBS,
+  OBS_TOPIC,
+  type ObsStreamOptions,
+} from './action-config.js';
+export {
   type Delivery,
   Publisher,
   type PublisherOptions,
@@ -15,6 +36,7 @@ export {
   type SubscriberOptions,
   type SubscriberStats,
 } from './broadcast.js';
+export { CartPole, type CartPoleOptions, type StepResult } from './cartpole.js';
 export {
   type DecodeLimits,
   decodeMessage,
@@ -26,6 +48,17 @@ export {
   type Frame,
   type Value,
 } from './codec.js';
+export {
+  ENV_OBSERVATION_KEY,
+  ENV_RESET_KEY,
+  ENV_STEP_KEY,
+  type Environment,
+  EnvServer,
+  type EnvServerOptions,
+  envConfig,
+  RemoteEnv,
+  type RemoteEnvOptions,
+} from './env.js';
 export {
   AbortError,
   ClosedError,

@@ -1,0 +1,106 @@
+/**
+ * The `edgeml` command run as child processes: usage and argument errors, and the seed's example with the server and
+ * the client in two processes that both exit 0 on their own (the server after SIGTERM).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { waitFor } from './helpers.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+
+interface Run {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const running: ChildProcess[] = [];
+afterEach(() => {
+  // Only a failed test leaves a child behind; end it so the test process can exit.
+  for (const c of running.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+
+function cli(...args: string[]): Run {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.push(child);
+  let out = '';
+  let errText = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString('utf8');
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    errText += d.toString('utf8');
+  });
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('close', (code, signal) => resolve({ code, signal }));
+  });
+  return { child, stdout: () => out, stderr: () => errText, exit };
+}
+
+/** A port nothing listens on: bound by the system, then released. */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const address = srv.address();
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+describe('edgeml command', () => {
+  it('prints usage with --help (exit 0) and refuses unknown commands and options (exit 2)', async () => {
+    const help = cli('--help');
+    const unknown = cli('frobnicate');
+    const badPort = cli('example', '--port', 'abc', '--client');
+    expect((await help.exit).code).toBe(0);
+    expect(help.stdout()).toContain('usage: edgeml <command>');
+    expect(help.stdout()).toContain('example');
+    expect((await unknown.exit).code).toBe(2);
+    expect(unknown.stderr()).toContain('unknown command "frobnicate"');
+    expect((await badPort.exit).code).toBe(2);
+    expect(badPort.stderr()).toContain('--port must be an integer');
+  });
+
+  it('runs the example: the client ends by itself with a summary, the server stops on SIGTERM; both exit 0', async () => {
+    const server = cli('example', '--server', '--port', '0', '--fps', '20');
+    const listening = /requests on [^:\s]+:(\d+), stream on [^:\s]+:(\d+)/;
+    await waitFor(
+      () => listening.test(server.stdout()) || server.child.exitCode !== null,
+      'the example server to listen',
+      20_000,
+    );
+    const [, port, broadcastPort] = listening.exec(server.stdout()) ?? [];
+    expect(port, server.stderr()).toBeDefined();
+
+    const client = cli('example', '--client', '--port', port!, '--broadcast-port', broadcastPort!, '--seconds', '1.5');
+    const clientExit = await client.exit;
+    expect(clientExit.code, client.stderr()).toBe(0);
+    const summary = client.stdout();
+    expect(summary).toContain('summary:');
+    expect(summary).toMatch(/summary: [1-9]\d* steps, 0 errors/);
+    expect(summary).toMatch(/obs latency p50 [\d.]+ ms/);
+    // The server streams at 20 fps: a client running 1.5 s counts some streamed frames.
+    const frames = Number(/stream: (\d+) frames/.exec(summary)?.[1]);
+    expect(frames).toBeGreaterThan(0);
+
+    expect(server.child.exitCode).toBeNull();
+    server.child.kill('SIGTERM');
+    const serverExit = await server.exit;
+    expect(serverExit.code, server.stderr()).toBe(0);
+    expect(server.stdout()).toMatch(/SIGTERM: stopped after \d+ frames, \d+ requests, [1-9]\d* actions/);
+  });
+
+  it('the client exits 1 with a message when no server answers', async () => {
+    const port = String(await freePort());
+    const client = cli('example', '--client', '--port', port, '--seconds', '1', '--timeout', '500');
+    expect((await client.exit).code).toBe(1);
+    expect(client.stderr()).toContain('cannot start the example client');
+  });
+});
