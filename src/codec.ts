@@ -4,14 +4,18 @@
  * Frame 0 is a msgpack header holding the value. Every tensor and typed array, and every byte string of at least
  * `inlineBytesMax` bytes, travels as its own frame (frames 1..n), referenced from the header by index through a
  * msgpack ext value. Encoding never concatenates tensor bytes into a larger buffer: each data frame is a view on the
- * caller's memory. Decoding gives views on the received frames, copying only when a typed array's alignment needs it.
- * See docs/protocol.md for the normative description.
+ * caller's memory (unless it is compressed, which is off by default). Decoding gives views on the received frames,
+ * copying only when a typed array's alignment needs it. See docs/protocol.md for the normative description.
  *
  * @module
  */
 import { InvalidArgumentError, LimitError, ProtocolError } from './errors.js';
-import { MsgpackWriter, type ReaderLimits, readMsgpack } from './msgpack.js';
+import { type FrameRef, FrameTable, writeRef } from './frame-refs.js';
+import { lz4Compress } from './lz4.js';
+import { type ReaderLimits, readMsgpack } from './msgpack.js';
+import { MsgpackWriter } from './msgpack-writer.js';
 import {
+  DEFAULT_COMPRESSION_MIN_BYTES,
   DEFAULT_INLINE_BYTES_MAX,
   DEFAULT_MAX_COLLECTION_LENGTH,
   DEFAULT_MAX_DEPTH,
@@ -20,16 +24,25 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_MAX_STRING_BYTES,
 } from './options.js';
-import { arrayTypeOf, type DType, dtypeOfArray, isDType, shapeSize, Tensor, type TypedArray } from './tensor.js';
+import {
+  arrayTypeOf,
+  type DType,
+  dtypeOfArray,
+  isDType,
+  isTensor,
+  shapeSize,
+  Tensor,
+  type TypedArray,
+} from './tensor.js';
 
 /** One frame of a message. */
 export type Frame = Uint8Array;
 
-/** msgpack ext type of a byte string stored in its own frame; body: the frame index (uint). */
+/** msgpack ext type of a byte string stored in its own frame; body: a frame reference. */
 export const EXT_BYTES = 1;
-/** msgpack ext type of a typed array; body: `[dtype, frameIndex]`. */
+/** msgpack ext type of a typed array; body: `[dtype, frameReference]`. */
 export const EXT_TYPED_ARRAY = 2;
-/** msgpack ext type of a tensor; body: `[dtype, shape, frameIndex]`. */
+/** msgpack ext type of a tensor; body: `[dtype, shape, frameReference]`. */
 export const EXT_TENSOR = 3;
 
 /**
@@ -49,23 +62,41 @@ export type Value =
   | readonly Value[]
   | { readonly [key: string]: Value };
 
+/** Per-frame compression of an encoder. */
+export interface CompressionOptions {
+  /** The codec: LZ4 block format (docs/protocol.md, "Compression"). */
+  codec: 'lz4';
+  /**
+   * Frames of at least this many bytes are compressed, and sent compressed only when that makes them smaller.
+   * @default {@link DEFAULT_COMPRESSION_MIN_BYTES}
+   */
+  minBytes?: number;
+}
+
 /** Options of {@link encodeMessage}. */
 export interface EncodeOptions {
   /** Byte strings at least this long travel as their own frame. @default {@link DEFAULT_INLINE_BYTES_MAX} */
   inlineBytesMax?: number;
-  /** Deepest nesting accepted. @default {@link DEFAULT_MAX_DEPTH} */
+  /** Most arrays and objects nested inside each other. @default {@link DEFAULT_MAX_DEPTH} */
   maxDepth?: number;
+  /**
+   * Compresses large data frames. Off by default: compression costs CPU time on both sides and pays only for
+   * compressible data (masks, sparse or quantized tensors) on slow links. A compressed frame is a new buffer, not a
+   * view on the caller's memory.
+   */
+  compression?: CompressionOptions;
 }
 
 /** Limits {@link decodeMessage} enforces, each checked before the memory it guards is allocated. */
 export interface DecodeLimits {
   /** Most frames in a message. @default {@link DEFAULT_MAX_FRAMES} */
   maxFrames?: number;
-  /** Most bytes in a message, all frames together. @default {@link DEFAULT_MAX_MESSAGE_BYTES} */
+  /** Most bytes in a message, all frames together, counting compressed frames at their decompressed size.
+   * @default {@link DEFAULT_MAX_MESSAGE_BYTES} */
   maxMessageBytes?: number;
   /** Most bytes in the header frame. @default {@link DEFAULT_MAX_HEADER_BYTES} */
   maxHeaderBytes?: number;
-  /** Deepest nesting. @default {@link DEFAULT_MAX_DEPTH} */
+  /** Most arrays and maps nested inside each other. @default {@link DEFAULT_MAX_DEPTH} */
   maxDepth?: number;
   /** Longest string, in UTF-8 bytes. @default {@link DEFAULT_MAX_STRING_BYTES} */
   maxStringBytes?: number;
@@ -93,16 +124,41 @@ function extBody(build: (w: MsgpackWriter) => void): Uint8Array {
   return w.finish();
 }
 
+function nonNegative(field: string, v: number | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !(v >= 0)) throw new InvalidArgumentError(field, 'must be a non-negative number');
+  return v;
+}
+
 class Encoder {
   readonly writer = new MsgpackWriter();
   readonly frames: Frame[] = [new Uint8Array(0)];
+  private readonly inlineMax: number;
+  private readonly maxDepth: number;
+  private readonly compressMin: number;
 
-  constructor(
-    private readonly inlineMax: number,
-    private readonly maxDepth: number,
-  ) {}
+  constructor(options: EncodeOptions) {
+    this.inlineMax = nonNegative('inlineBytesMax', options.inlineBytesMax, DEFAULT_INLINE_BYTES_MAX);
+    this.maxDepth = nonNegative('maxDepth', options.maxDepth, DEFAULT_MAX_DEPTH);
+    const c = options.compression;
+    if (c !== undefined && c.codec !== 'lz4') {
+      throw new InvalidArgumentError('compression.codec', `unknown codec ${JSON.stringify(c.codec)}; expected "lz4"`);
+    }
+    this.compressMin =
+      c === undefined
+        ? Number.POSITIVE_INFINITY
+        : nonNegative('compression.minBytes', c.minBytes, DEFAULT_COMPRESSION_MIN_BYTES);
+  }
 
-  private frame(data: Uint8Array): number {
+  /** Adds a data frame; compresses it when enabled, large enough, and worth it. */
+  private frame(data: Uint8Array): FrameRef {
+    if (data.byteLength >= this.compressMin) {
+      const packed = lz4Compress(data, data.byteLength - 1);
+      if (packed !== undefined) {
+        this.frames.push(packed);
+        return [this.frames.length - 1, 'lz4', data.byteLength];
+      }
+    }
     this.frames.push(data);
     return this.frames.length - 1;
   }
@@ -130,22 +186,17 @@ class Encoder {
         throw new EncodeFailure([], `cannot encode a ${typeof v}`, false);
     }
     if (v === null) return w.nil();
-    if (depth >= this.maxDepth) throw new EncodeFailure([], `nesting deeper than the limit of ${this.maxDepth}`, true);
-    if (Array.isArray(v)) {
-      w.arrayHeader(v.length);
-      for (let i = 0; i < v.length; i++) this.child(v[i], depth, i);
-      return;
-    }
-    if (v instanceof Tensor) {
-      const index = this.frame(v.bytes());
+    if (isTensor(v)) {
+      const ref = this.frame(v.bytes());
+      const shape = v.shape;
       w.ext(
         EXT_TENSOR,
         extBody((b) => {
           b.arrayHeader(3);
           b.string(v.dtype);
-          b.arrayHeader(v.shape.length);
-          for (const d of v.shape) b.int(d);
-          b.int(index);
+          b.arrayHeader(shape.length);
+          for (const d of shape) b.int(d);
+          writeRef(b, ref);
         }),
       );
       return;
@@ -154,26 +205,35 @@ class Encoder {
       if (v instanceof Uint8Array && !(v instanceof Uint8ClampedArray)) return this.bytes(v);
       const dtype = dtypeOfArray(v);
       if (dtype === undefined) throw new EncodeFailure([], `cannot encode a ${v.constructor.name}`, false);
-      const index = this.frame(bytesOf(v));
+      const ref = this.frame(bytesOf(v));
       w.ext(
         EXT_TYPED_ARRAY,
         extBody((b) => {
           b.arrayHeader(2);
           b.string(dtype);
-          b.int(index);
+          writeRef(b, ref);
         }),
       );
       return;
     }
     if (v instanceof ArrayBuffer) return this.bytes(new Uint8Array(v));
+    const isArray = Array.isArray(v);
     const proto: unknown = Object.getPrototypeOf(v);
-    if (proto !== Object.prototype && proto !== null) {
+    if (!isArray && proto !== Object.prototype && proto !== null) {
       const name = (v as { constructor?: { name?: string } }).constructor?.name ?? 'object';
       throw new EncodeFailure(
         [],
         `cannot encode a ${name} (only plain objects, arrays, tensors and typed arrays)`,
         false,
       );
+    }
+    if (depth >= this.maxDepth) {
+      throw new EncodeFailure([], `more than ${this.maxDepth} arrays and objects nested inside each other`, true);
+    }
+    if (isArray) {
+      w.arrayHeader(v.length);
+      for (let i = 0; i < v.length; i++) this.child(v[i], depth, i);
+      return;
     }
     const obj = v as Record<string, unknown>;
     const keys = Object.keys(obj);
@@ -199,43 +259,49 @@ class Encoder {
 
   private bytes(v: Uint8Array): void {
     if (v.byteLength < this.inlineMax) return this.writer.bin(v);
-    const plain = v.constructor === Uint8Array ? v : bytesOf(v);
-    const index = this.frame(plain);
+    const ref = this.frame(v.constructor === Uint8Array ? v : bytesOf(v));
     this.writer.ext(
       EXT_BYTES,
-      extBody((b) => b.int(index)),
+      extBody((b) => writeRef(b, ref)),
     );
   }
 }
 
-/**
- * Encodes `value` into frames: frame 0 is the msgpack header, frames 1..n the raw bytes of tensors, typed arrays and
- * large byte strings (views on the caller's memory, not copies).
- *
- * @throws {@link InvalidArgumentError} (field `payload...path`) for a value that cannot be encoded, {@link LimitError}
- * when nesting exceeds `maxDepth` (also how cycles are caught).
- */
-export function encodeMessage(value: unknown, options: EncodeOptions = {}): Frame[] {
-  const enc = new Encoder(options.inlineBytesMax ?? DEFAULT_INLINE_BYTES_MAX, options.maxDepth ?? DEFAULT_MAX_DEPTH);
+function encode(value: unknown, options: EncodeOptions, field: (path: string[]) => string): Frame[] {
+  const enc = new Encoder(options);
   try {
     enc.value(value, 0);
   } catch (e) {
     if (!(e instanceof EncodeFailure)) throw e;
-    const field = `payload${e.path.join('')}`;
-    if (e.limit) throw new LimitError(`${field}: ${e.reason}`);
-    throw new InvalidArgumentError(field, e.reason);
+    if (e.limit) throw new LimitError(`${field(e.path)}: ${e.reason}`);
+    throw new InvalidArgumentError(field(e.path), e.reason);
   }
   enc.frames[0] = enc.writer.finish();
   return enc.frames;
 }
 
-function frameIndex(ref: unknown, frameCount: number, used: Uint8Array): number {
-  if (typeof ref !== 'number' || !Number.isInteger(ref) || ref < 1 || ref >= frameCount) {
-    throw new ProtocolError(`invalid frame reference ${String(ref)} (message has ${frameCount} frames)`);
-  }
-  if (used[ref] === 1) throw new ProtocolError(`frame ${ref} is referenced twice`);
-  used[ref] = 1;
-  return ref;
+/**
+ * Encodes `value` into frames: frame 0 is the msgpack header, frames 1..n the raw bytes of tensors, typed arrays and
+ * large byte strings (views on the caller's memory, not copies, unless compressed). The output depends only on the
+ * value and the options: the same input always gives the same bytes.
+ *
+ * @throws {@link InvalidArgumentError} whose `field` is the path of a value that cannot be encoded (a function,
+ * symbol, `Date`, `Map`, class instance, ...), for example `payload.a[2]`; {@link LimitError} when arrays and objects
+ * nest deeper than `maxDepth` (also how cycles are caught).
+ */
+export function encodeMessage(value: unknown, options: EncodeOptions = {}): Frame[] {
+  return encode(value, options, (path) => `payload${path.join('')}`);
+}
+
+/**
+ * Encodes an envelope map (docs/protocol.md, "Envelopes") like {@link encodeMessage}; a value that cannot be
+ * encoded is named from the payload (`payload.a[2]` for a value under key `p`) or else from the header
+ * (`header.e`). Internal: used by the protocol layer.
+ */
+export function encodeEnvelope(header: Record<string, unknown>, options: EncodeOptions = {}): Frame[] {
+  return encode(header, options, (path) =>
+    path[0] === '.p' ? `payload${path.slice(1).join('')}` : `header${path.join('')}`,
+  );
 }
 
 /** A typed array view of `frame` for `dtype`; copies only when the frame is not aligned for the element size. */
@@ -251,26 +317,59 @@ function typedView(dtype: DType, frame: Uint8Array): TypedArray {
   return new Ctor(copy.buffer, 0, frame.byteLength / size);
 }
 
-function plainBytes(b: Uint8Array): Uint8Array {
-  return b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-}
-
 function asDType(v: unknown): DType {
   if (!isDType(v)) throw new ProtocolError(`unknown dtype ${JSON.stringify(v)}`);
   return v;
 }
 
+function decodeExt(type: number, readBody: () => unknown, table: FrameTable): unknown {
+  if (type !== EXT_BYTES && type !== EXT_TYPED_ARRAY && type !== EXT_TENSOR) {
+    throw new ProtocolError(`unknown msgpack ext type ${type}`);
+  }
+  const body = readBody();
+  switch (type) {
+    case EXT_BYTES:
+      return table.take(body);
+    case EXT_TYPED_ARRAY: {
+      if (!Array.isArray(body) || body.length !== 2) throw new ProtocolError('typed array ext needs [dtype, frame]');
+      const dtype = asDType(body[0]);
+      return typedView(dtype, table.take(body[1]));
+    }
+    case EXT_TENSOR: {
+      if (!Array.isArray(body) || body.length !== 3) {
+        throw new ProtocolError('tensor ext needs [dtype, shape, frame]');
+      }
+      const dtype = asDType(body[0]);
+      const shape: unknown = body[1];
+      if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
+        throw new ProtocolError('tensor shape must be an array of non-negative integers');
+      }
+      const data = typedView(dtype, table.take(body[2]));
+      const count = shapeSize(shape as number[]);
+      if (count !== data.length) {
+        throw new ProtocolError(
+          `tensor shape [${shape.join(', ')}] needs ${count} elements, frame holds ${data.length}`,
+        );
+      }
+      return new Tensor(dtype, data as never, shape as number[]);
+    }
+  }
+}
+
 /**
  * Decodes frames produced by {@link encodeMessage} (or by any peer following docs/protocol.md). Builds only plain
- * data; never executes anything from the input.
+ * data; never executes anything from the input. Byte strings arrive as plain `Uint8Array`, typed arrays as their own
+ * class, tensors as {@link Tensor}; data is a view on the received frame unless alignment or decompression needs a
+ * new buffer.
  *
  * @throws {@link ProtocolError} for malformed input, {@link LimitError} for input over a limit.
  */
 export function decodeMessage(frames: readonly Frame[], limits: DecodeLimits = {}): unknown {
   const maxFrames = limits.maxFrames ?? DEFAULT_MAX_FRAMES;
   if (frames.length === 0) throw new ProtocolError('empty message');
-  if (frames.length > maxFrames)
+  if (frames.length > maxFrames) {
     throw new LimitError(`message of ${frames.length} frames exceeds the limit of ${maxFrames}`);
+  }
   const maxBytes = limits.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   let total = 0;
   for (const f of frames) total += f.byteLength;
@@ -286,47 +385,8 @@ export function decodeMessage(frames: readonly Frame[], limits: DecodeLimits = {
     maxStringBytes: limits.maxStringBytes ?? DEFAULT_MAX_STRING_BYTES,
     maxCollectionLength: limits.maxCollectionLength ?? DEFAULT_MAX_COLLECTION_LENGTH,
   };
-  const used = new Uint8Array(frames.length);
-  const value = readMsgpack(header, readerLimits, (type, body, read) => {
-    switch (type) {
-      case EXT_BYTES: {
-        const i = frameIndex(read(body), frames.length, used);
-        return plainBytes(frames[i]!);
-      }
-      case EXT_TYPED_ARRAY: {
-        const parts = read(body);
-        if (!Array.isArray(parts) || parts.length !== 2)
-          throw new ProtocolError('typed array ext needs [dtype, frame]');
-        const dtype = asDType(parts[0]);
-        const i = frameIndex(parts[1], frames.length, used);
-        return typedView(dtype, frames[i]!);
-      }
-      case EXT_TENSOR: {
-        const parts = read(body);
-        if (!Array.isArray(parts) || parts.length !== 3) {
-          throw new ProtocolError('tensor ext needs [dtype, shape, frame]');
-        }
-        const dtype = asDType(parts[0]);
-        const shape = parts[1];
-        if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
-          throw new ProtocolError('tensor shape must be an array of non-negative integers');
-        }
-        const i = frameIndex(parts[2], frames.length, used);
-        const data = typedView(dtype, frames[i]!);
-        const count = shapeSize(shape as number[]);
-        if (count !== data.length) {
-          throw new ProtocolError(
-            `tensor shape [${shape.join(', ')}] needs ${count} elements, frame holds ${data.length}`,
-          );
-        }
-        return new Tensor(dtype, data as never, shape as number[]);
-      }
-      default:
-        throw new ProtocolError(`unknown msgpack ext type ${type}`);
-    }
-  });
-  for (let i = 1; i < frames.length; i++) {
-    if (used[i] !== 1) throw new ProtocolError(`frame ${i} is not referenced by the header`);
-  }
+  const table = new FrameTable(frames, total, maxBytes);
+  const value = readMsgpack(header, readerLimits, (type, body, read) => decodeExt(type, () => read(body), table));
+  table.checkAllUsed();
   return value;
 }

@@ -38,6 +38,7 @@ export {
 } from './broadcast.js';
 export { CartPole, type CartPoleOptions, type StepResult } from './cartpole.js';
 export {
+  type CompressionOptions,
   type DecodeLimits,
   decodeMessage,
   type EncodeOptions,

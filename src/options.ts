@@ -75,3 +75,8 @@ export const DEFAULT_RECONNECT_MS = 100;
 /** Maximum interval of reconnect attempts, in milliseconds (ZeroMQ backs off up to this).
  * @default 1000 */
 export const DEFAULT_RECONNECT_MAX_MS = 1_000;
+
+/** Frames at least this long are compressed when an encoder is given `compression` (compression is off by default),
+ * and kept compressed only when that makes them smaller.
+ * @default 64 KiB */
+export const DEFAULT_COMPRESSION_MIN_BYTES = 64 * 1024;

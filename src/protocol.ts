@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type DecodeLimits, decodeMessage, type EncodeOptions, encodeMessage, type Frame } from './codec.js';
+import { type DecodeLimits, decodeMessage, type EncodeOptions, encodeEnvelope, type Frame } from './codec.js';
 import {
   AbortError,
   ClosedError,
@@ -59,7 +59,7 @@ export interface WireError {
   message: string;
   /** For `EDGEML_REMOTE`: the remote error's own code, if it had a string one. */
   remoteCode?: string;
-  /** For `EDGEML_CONFIG_MISMATCH`: the differing fields. */
+  /** For `EDGEML_CONFIG_MISMATCH`: the differing fields; for `EDGEML_INVALID_ARGUMENT`: the invalid field. */
   fields?: string[];
 }
 
@@ -74,17 +74,17 @@ export function encodeRequest(
   const header: Record<string, unknown> = { v: PROTOCOL_VERSION, k: 'req', id, m: method };
   if (name !== undefined) header.n = name;
   header.p = payload;
-  return encodeMessage(header, options);
+  return encodeEnvelope(header, options);
 }
 
 /** Encodes a successful reply. */
 export function encodeReply(id: number, payload: unknown, options?: EncodeOptions): Frame[] {
-  return encodeMessage({ v: PROTOCOL_VERSION, k: 'rep', id, p: payload }, options);
+  return encodeEnvelope({ v: PROTOCOL_VERSION, k: 'rep', id, p: payload }, options);
 }
 
 /** Encodes an error reply. */
 export function encodeError(id: number, error: unknown): Frame[] {
-  return encodeMessage({ v: PROTOCOL_VERSION, k: 'err', id, e: errorToWire(error) });
+  return encodeEnvelope({ v: PROTOCOL_VERSION, k: 'err', id, e: errorToWire(error) });
 }
 
 /** Encodes a published message. */
@@ -95,7 +95,7 @@ export function encodePublish(
   payload: unknown,
   options?: EncodeOptions,
 ): Frame[] {
-  return encodeMessage({ v: PROTOCOL_VERSION, k: 'pub', t: topic, s: seq, ep: epoch, p: payload }, options);
+  return encodeEnvelope({ v: PROTOCOL_VERSION, k: 'pub', t: topic, s: seq, ep: epoch, p: payload }, options);
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -189,10 +189,14 @@ export function errorToWire(error: unknown): WireError {
   if (error instanceof EdgeMLError && !(error instanceof RemoteError)) {
     const w: WireError = { name: error.name, code: error.code, message: error.message };
     if (error instanceof ConfigMismatchError) w.fields = [...error.fields];
+    if (error instanceof InvalidArgumentError) w.fields = [error.field];
     return w;
   }
   if (error instanceof RemoteError) {
-    const w: WireError = { name: error.remoteName, code: 'EDGEML_REMOTE', message: error.message };
+    // A RemoteError's message is "name: message"; send the remote message alone so it is not prefixed twice.
+    const prefix = `${error.remoteName}: `;
+    const message = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
+    const w: WireError = { name: error.remoteName, code: 'EDGEML_REMOTE', message };
     if (error.remoteCode !== undefined) w.remoteCode = error.remoteCode;
     return w;
   }
@@ -223,6 +227,14 @@ export function errorFromWire(w: WireError): EdgeMLError {
     case 'EDGEML_NOT_FOUND':
       return new NotFoundError(w.message);
     case 'EDGEML_INVALID_ARGUMENT': {
+      const field = w.fields?.[0];
+      if (field !== undefined) {
+        const prefix = `${field}: `;
+        return new InvalidArgumentError(
+          field,
+          w.message.startsWith(prefix) ? w.message.slice(prefix.length) : w.message,
+        );
+      }
       const i = w.message.indexOf(': ');
       return i > 0
         ? new InvalidArgumentError(w.message.slice(0, i), w.message.slice(i + 2))

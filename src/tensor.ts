@@ -5,6 +5,8 @@
  */
 import { InvalidArgumentError } from './errors.js';
 
+const TENSOR_BRAND = Symbol.for('edgeml.tensor');
+
 /** Element types, named as numpy names them. */
 export type DType =
   | 'bool'
@@ -137,7 +139,6 @@ export function shapeSize(shape: readonly number[]): number {
 }
 
 function checkShape(shape: readonly number[]): void {
-  if (!Array.isArray(shape)) throw new InvalidArgumentError('shape', 'must be an array of non-negative integers');
   for (const d of shape) {
     if (!Number.isSafeInteger(d) || d < 0) {
       throw new InvalidArgumentError('shape', `dimensions must be non-negative integers, got ${String(d)}`);
@@ -185,6 +186,9 @@ export class Tensor<D extends DType = DType> {
     if (!ArrayBuffer.isView(data) || !(data instanceof expected) || data instanceof Uint8ClampedArray) {
       const got = ArrayBuffer.isView(data) ? data.constructor.name : typeof data;
       throw new InvalidArgumentError('data', `dtype ${dtype} needs a ${expected.name}, got ${got}`);
+    }
+    if (shape !== undefined && !Array.isArray(shape)) {
+      throw new InvalidArgumentError('shape', 'must be an array of non-negative integers');
     }
     const dims = shape === undefined ? [data.length] : [...shape];
     checkShape(dims);
@@ -240,16 +244,14 @@ export class Tensor<D extends DType = DType> {
    * `bool`, `float16`, ...). The data is shared, not copied.
    */
   static fromOnnx(value: { type: string; dims: readonly number[]; data: unknown }): Tensor {
-    const dtype = value.type === 'bool' ? 'bool' : value.type;
-    if (!isDType(dtype)) throw new InvalidArgumentError('type', `unsupported onnx tensor type ${value.type}`);
-    let data = value.data;
-    if (dtype === 'bool' && ArrayBuffer.isView(data) && !(data instanceof Uint8Array)) {
-      throw new InvalidArgumentError('data', 'bool tensors need a Uint8Array');
+    const dtype = value.type;
+    if (!isDType(dtype)) {
+      throw new InvalidArgumentError('type', `unsupported onnx tensor type ${JSON.stringify(value.type)}`);
     }
-    if (dtype === 'float16' && data instanceof Uint16Array === false && ArrayBuffer.isView(data)) {
-      // onnxruntime may hand float16 data as Float16Array where the runtime has one: take its raw bits.
-      const v = data as ArrayBufferView;
-      data = new Uint16Array(v.buffer, v.byteOffset, v.byteLength / 2);
+    let data = value.data;
+    if (dtype === 'float16' && ArrayBuffer.isView(data) && data.constructor.name === 'Float16Array') {
+      // onnxruntime may hand float16 data as a Float16Array where the runtime has one: take its raw bits.
+      data = new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2);
     }
     return new Tensor(dtype, data as DTypeArrayMap[typeof dtype], value.dims);
   }
@@ -260,7 +262,9 @@ export class Tensor<D extends DType = DType> {
   }
 }
 
-/** True for a {@link Tensor}, also one created by another copy of the library. */
+Object.defineProperty(Tensor.prototype, TENSOR_BRAND, { value: true });
+
+/** True for a {@link Tensor}, also one created by another copy of the library (the check uses a global brand). */
 export function isTensor(value: unknown): value is Tensor {
-  return value instanceof Tensor;
+  return value instanceof Tensor || (typeof value === 'object' && value !== null && TENSOR_BRAND in value);
 }
