@@ -83,6 +83,18 @@ export {
 } from './inference.js';
 export * from './options.js';
 export {
+  FILE_FORMAT_VERSION,
+  FILE_MAGIC,
+  type FileLimits,
+  loadTrainerData,
+  readMessageFile,
+  type SavedCounters,
+  saveTrainerData,
+  TRAINER_FILE_KIND,
+  type TrainerSnapshot,
+  writeMessageFile,
+} from './persist.js';
+export {
   type CallOptions,
   type RequestContext,
   type RequestHandler,
@@ -93,6 +105,14 @@ export {
   type RpcServerStats,
 } from './rpc.js';
 export type { LatencySummary } from './stats.js';
+export {
+  DataTable,
+  type DataTableOptions,
+  type SampleOptions,
+  Table,
+  type TableStats,
+  type WaitOptions,
+} from './tables.js';
 export {
   arrayTypeOf,
   DTYPES,
@@ -107,6 +127,21 @@ export {
   type TypedArray,
   type TypedArrayConstructor,
 } from './tensor.js';
+export {
+  M_REQUEST,
+  M_TRAIN,
+  type MakeFromFileOptions,
+  type RequestCallback,
+  TRAINER_MODE,
+  type TrainCallback,
+  TrainerServer,
+  type TrainerServerOptions,
+  type TrainerServerStats,
+  WEIGHTS_TOPIC,
+  type WeightsMessage,
+} from './trainer.js';
+export { TrainerClient, type TrainerClientOptions, type WeightsCallback } from './trainer-client.js';
+export { RateLimiter, TrainerConfig, type TrainerConfigOptions } from './trainer-config.js';
 export type {
   Address,
   ClientHandlers,

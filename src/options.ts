@@ -76,6 +76,37 @@ export const DEFAULT_RECONNECT_MS = 100;
  * @default 1000 */
 export const DEFAULT_RECONNECT_MAX_MS = 1_000;
 
+// Trainer mode (src/trainer.ts, src/tables.ts, src/persist.ts).
+
+/** Request/reply port of a trainer when its config names none (the seed's `port_number`).
+ * @default 5555 */
+export const DEFAULT_TRAINER_PORT = 5555;
+
+/** Weights broadcast port of a trainer when its config names none (the seed's `broadcast_port`).
+ * @default 5556 */
+export const DEFAULT_TRAINER_BROADCAST_PORT = 5556;
+
+/** `version` of a trainer config when none is given; client and server must agree on it.
+ * @default '0.0.1' */
+export const DEFAULT_TRAINER_CONFIG_VERSION = '0.0.1';
+
+/** Train steps a trainer holds at once (stored and waiting for or running their train callback), over all clients;
+ * more are answered with a `LimitError` and not stored.
+ * @default 64 */
+export const DEFAULT_MAX_PENDING_TRAIN_STEPS = 64;
+
+/** Weights a trainer client queues for a slow weights callback: 1 means the callback always gets the newest.
+ * @default 1 */
+export const DEFAULT_WEIGHTS_QUEUE = 1;
+
+/** Largest trainer data file `makeFromFile` loads, in bytes.
+ * @default 16 GiB */
+export const DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024 * 1024;
+
+/** Most frames in a trainer data file.
+ * @default 16_777_216 */
+export const DEFAULT_MAX_FILE_FRAMES = 16 * 1024 * 1024;
+
 /** Frames at least this long are compressed when an encoder is given `compression` (compression is off by default),
  * and kept compressed only when that makes them smaller.
  * @default 64 KiB */
