@@ -95,6 +95,10 @@ export const DEFAULT_TRAINER_CONFIG_VERSION = '0.0.1';
  * @default 64 */
 export const DEFAULT_MAX_PENDING_TRAIN_STEPS = 64;
 
+/** Pending train steps one client may hold, so a flooding actor cannot take every slot from the others.
+ * @default 16 */
+export const DEFAULT_MAX_PENDING_TRAIN_STEPS_PER_CLIENT = 16;
+
 /** Weights a trainer client queues for a slow weights callback: 1 means the callback always gets the newest.
  * @default 1 */
 export const DEFAULT_WEIGHTS_QUEUE = 1;

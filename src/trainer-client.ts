@@ -322,4 +322,9 @@ export class TrainerClient<W = unknown> {
     this.subscriber?.close();
     this.rpc.close();
   }
+
+  /** Same as {@link stop}. */
+  close(): void {
+    this.stop();
+  }
 }

@@ -11,7 +11,11 @@ import { Publisher, type PublisherStats } from './broadcast.js';
 import type { DecodeLimits, EncodeOptions } from './codec.js';
 import { ClosedError, EdgeMLError, InvalidArgumentError, LimitError, NotFoundError } from './errors.js';
 import { serveHandshake } from './handshake.js';
-import { DEFAULT_BIND_HOST, DEFAULT_MAX_PENDING_TRAIN_STEPS } from './options.js';
+import {
+  DEFAULT_BIND_HOST,
+  DEFAULT_MAX_PENDING_TRAIN_STEPS,
+  DEFAULT_MAX_PENDING_TRAIN_STEPS_PER_CLIENT,
+} from './options.js';
 import { type FileLimits, loadTrainerData, saveTrainerData } from './persist.js';
 import { type RequestContext, RpcServer, type RpcServerStats } from './rpc.js';
 import { type SampleOptions, Table, type TableStats, type WaitOptions } from './tables.js';
@@ -54,6 +58,9 @@ export interface TrainerServerOptions {
   /** Train steps held at once over all clients (stored, waiting for or running their callback); more are answered
    * with a `LimitError` and not stored. @default {@link DEFAULT_MAX_PENDING_TRAIN_STEPS} */
   maxPendingTrainSteps?: number;
+  /** Pending train steps one client may hold (so one flooding actor cannot starve the others); more are answered
+   * with a `LimitError` and not stored. @default {@link DEFAULT_MAX_PENDING_TRAIN_STEPS_PER_CLIENT} */
+  maxPendingTrainStepsPerClient?: number;
   /** ZMTP heartbeat interval in ms. */
   heartbeatMs?: number;
 }
@@ -76,7 +83,8 @@ export interface TrainerServerStats {
   weightsVersion: number;
   /** Train steps stored and waiting for or running their callback. */
   pendingTrainSteps: number;
-  /** Train steps refused because {@link TrainerServerOptions.maxPendingTrainSteps} were pending. */
+  /** Train steps refused because {@link TrainerServerOptions.maxPendingTrainSteps} were pending (in all, or from the
+   * calling client: {@link TrainerServerOptions.maxPendingTrainStepsPerClient}). */
   busyRejections: number;
   /** Per-table counters. */
   tables: Record<string, TableStats>;
@@ -106,6 +114,8 @@ export class TrainerServer {
   private readonly publisher: Publisher;
   private readonly host: string;
   private readonly maxPending: number;
+  private readonly maxPendingPerClient: number;
+  private readonly pendingByPeer = new Map<string, number>();
   private readonly handshakeRecord: Record<string, unknown>;
   private version = 0;
   private pending = 0;
@@ -136,6 +146,10 @@ export class TrainerServer {
     if (!Number.isSafeInteger(this.maxPending) || this.maxPending < 1) {
       throw new InvalidArgumentError('maxPendingTrainSteps', 'must be a positive integer');
     }
+    this.maxPendingPerClient = options.maxPendingTrainStepsPerClient ?? DEFAULT_MAX_PENDING_TRAIN_STEPS_PER_CLIENT;
+    if (!Number.isSafeInteger(this.maxPendingPerClient) || this.maxPendingPerClient < 1) {
+      throw new InvalidArgumentError('maxPendingTrainStepsPerClient', 'must be a positive integer');
+    }
     for (const t of this.config.dataTable) this.tables.set(t.name, new Table(t));
     this.host = options.host ?? DEFAULT_BIND_HOST;
     const transport = options.transport ?? new ZmqTransport();
@@ -164,8 +178,14 @@ export class TrainerServer {
       this.busyRejections++;
       throw new LimitError(`trainer busy: ${this.pending} train steps pending; slow down and retry`);
     }
+    const mine = this.pendingByPeer.get(ctx.peer) ?? 0;
+    if (mine >= this.maxPendingPerClient) {
+      this.busyRejections++;
+      throw new LimitError(`trainer busy: ${mine} train steps from this client pending; slow down and retry`);
+    }
     table.insert(payload);
     this.pending++;
+    this.pendingByPeer.set(ctx.peer, mine + 1);
     const callback = this.trainCallback;
     const run = this.chain.then(() => (callback ? callback(name, payload) : null));
     this.chain = run.then(
@@ -174,6 +194,9 @@ export class TrainerServer {
     );
     return run.finally(() => {
       this.pending--;
+      const left = (this.pendingByPeer.get(ctx.peer) ?? 1) - 1;
+      if (left > 0) this.pendingByPeer.set(ctx.peer, left);
+      else this.pendingByPeer.delete(ctx.peer);
     });
   }
 

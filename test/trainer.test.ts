@@ -365,6 +365,35 @@ describe('trainer over ZeroMQ', () => {
     expect(server.getData('agent1')).toEqual([0, 1, 2, 3]);
   });
 
+  it('one flooding actor cannot take every pending slot from the others', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const server = await startServer({ dataTable: [{ name: 'flood', size: 100 }] }, async () => gate, undefined, {
+      maxPendingTrainSteps: 8,
+      maxPendingTrainStepsPerClient: 4,
+    });
+    const flooder = await connect(server);
+    const polite = await connect(server);
+    let refused = 0;
+    const flood = Array.from({ length: 40 }, () =>
+      flooder.trainStep('flood', { from: 'flooder' }).catch((e: unknown) => {
+        if (!(e instanceof LimitError)) throw e;
+        refused++;
+      }),
+    );
+    await waitFor(() => refused === 36, "the flooder's steps beyond its share refused");
+    expect(server.pendingTrainSteps).toBe(4);
+    const step = polite.trainStep('flood', { from: 'polite' });
+    await waitFor(() => server.pendingTrainSteps === 5, "the other actor's step accepted");
+    release();
+    await step;
+    await Promise.all(flood);
+    expect(server.getData('flood')?.filter((x) => (x as { from: string }).from === 'polite')).toHaveLength(1);
+    expect(server.stats().busyRejections).toBe(36);
+  });
+
   it('an actor flooding the trainer is told (LimitError), nothing grows without bound', async () => {
     let release: () => void = () => undefined;
     const gate = new Promise<void>((r) => {
