@@ -169,19 +169,68 @@ export function decodeEnvelope(frames: readonly Frame[], limits?: DecodeLimits):
  */
 export function peekRequestId(frames: readonly Frame[], kinds: readonly string[] = ['req']): number | undefined {
   const header = frames[0];
-  if (header === undefined || header.byteLength === 0 || header.byteLength > 1024 * 1024) return undefined;
+  if (header === undefined || header.byteLength === 0) return undefined;
+  let h: unknown;
   try {
-    const h = readMsgpack(
-      header,
-      { maxDepth: 64, maxStringBytes: 1024 * 1024, maxCollectionLength: 100_000 },
-      () => null,
-    );
-    if (!isRecord(h) || typeof h.k !== 'string' || !kinds.includes(h.k)) return undefined;
-    const id = h.id;
-    return typeof id === 'number' && Number.isInteger(id) && id >= 0 ? id : undefined;
+    if (header.byteLength > 1024 * 1024) throw new LimitError('header too large to read whole');
+    h = readMsgpack(header, { maxDepth: 64, maxStringBytes: 1024 * 1024, maxCollectionLength: 100_000 }, () => null);
   } catch {
-    return undefined;
+    // Too large or too deep as a whole (a payload nested beyond the limit, say): the id may still lead the header.
+    h = leadingScalars(header);
   }
+  if (!isRecord(h) || typeof h.k !== 'string' || !kinds.includes(h.k)) return undefined;
+  const id = h.id;
+  return typeof id === 'number' && Number.isInteger(id) && id >= 0 ? id : undefined;
+}
+
+/**
+ * The entries at the start of a header map whose keys and values are short strings or unsigned integers, up to the
+ * first entry that is not: enough to find `k` and `id` (which encoders write before the payload) without decoding
+ * the rest. Reads at most a few hundred bytes and allocates nothing in proportion to the input.
+ */
+function leadingScalars(header: Uint8Array): Record<string, string | number> {
+  const out: Record<string, string | number> = Object.create(null);
+  const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
+  const end = header.byteLength;
+  let pos = 0;
+  const str = (n: number): string | undefined => {
+    if (n > 64 || pos + n > end) return undefined;
+    pos += n;
+    return Buffer.from(header.buffer, header.byteOffset + pos - n, n).toString('utf8');
+  };
+  const scalar = (): string | number | undefined => {
+    if (pos >= end) return undefined;
+    const t = header[pos++]!;
+    if (t < 0x80) return t;
+    if (t >= 0xa0 && t < 0xc0) return str(t & 0x1f);
+    if (t === 0xd9 && pos < end) return str(header[pos++]!);
+    if (t === 0xcc && pos + 1 <= end) return header[pos++]!;
+    if (t === 0xcd && pos + 2 <= end) {
+      pos += 2;
+      return view.getUint16(pos - 2);
+    }
+    if (t === 0xce && pos + 4 <= end) {
+      pos += 4;
+      return view.getUint32(pos - 4);
+    }
+    return undefined;
+  };
+  const t = header[0]!;
+  let entries: number;
+  if (t >= 0x80 && t < 0x90) {
+    entries = t & 0x0f;
+    pos = 1;
+  } else if (t === 0xde && end >= 3) {
+    entries = view.getUint16(1);
+    pos = 3;
+  } else return out;
+  for (let i = 0; i < entries; i++) {
+    const key = scalar();
+    const value = typeof key === 'string' ? scalar() : undefined;
+    if (key === undefined || value === undefined) break;
+    out[key as string] = value;
+  }
+  return out;
 }
 
 /** The wire form of any thrown value. Errors that are not edgeml errors travel as `EDGEML_REMOTE`. */

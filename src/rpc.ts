@@ -64,6 +64,11 @@ export interface RpcServerStats {
   latency: Record<string, { count: number; p50: number; p90: number; p99: number }>;
 }
 
+/** A peer counts as a client in {@link RpcServerStats.clients} for this long after its last message. */
+const CLIENT_ACTIVE_MS = 60_000;
+/** Fewest messages between two sweeps of silent peers (and never fewer than the peers remembered). */
+const SWEEP_EVERY = 1024;
+
 function frameBytes(frames: readonly Frame[]): number {
   let n = 0;
   for (const f of frames) n += f.byteLength;
@@ -76,6 +81,7 @@ export class RpcServer {
   private readonly handlers = new Map<string, RequestHandler>();
   private readonly inFlight = new Map<string, number>();
   private readonly lastSeen = new Map<string, number>();
+  private messagesSinceSweep = 0;
   private readonly latency = new LatencyRecorder();
   private counters = { requests: 0, errors: 0, malformed: 0, bytesIn: 0, bytesOut: 0, running: 0 };
 
@@ -114,16 +120,18 @@ export class RpcServer {
     await s?.close();
   }
 
+  /** Forgets peers silent for longer than {@link CLIENT_ACTIVE_MS}; returns how many are left. */
+  private sweepPeers(): number {
+    const now = Date.now();
+    for (const [k, t] of this.lastSeen) if (now - t >= CLIENT_ACTIVE_MS) this.lastSeen.delete(k);
+    this.messagesSinceSweep = 0;
+    return this.lastSeen.size;
+  }
+
   /** Current counters. */
   stats(): RpcServerStats {
-    const now = Date.now();
-    let clients = 0;
-    for (const [k, t] of this.lastSeen) {
-      if (now - t < 60_000) clients++;
-      else this.lastSeen.delete(k);
-    }
     return {
-      clients,
+      clients: this.sweepPeers(),
       requests: this.counters.requests,
       errors: this.counters.errors,
       malformed: this.counters.malformed,
@@ -134,19 +142,26 @@ export class RpcServer {
     };
   }
 
-  private send(peer: PeerId, frames: Frame[]): void {
+  private send(socket: ReplySocket, peer: PeerId, frames: Frame[]): void {
+    // A reply to a request received by a socket since closed is dropped, also after a restart: the peer it was for
+    // is gone with that socket.
+    if (socket !== this.socket) return;
     this.counters.bytesOut += frameBytes(frames);
-    this.socket?.send(peer, frames);
+    socket.send(peer, frames);
   }
 
-  private fail(peer: PeerId, id: number, error: unknown): void {
+  private fail(socket: ReplySocket, peer: PeerId, id: number, error: unknown): void {
     this.counters.errors++;
-    this.send(peer, encodeError(id, error));
+    this.send(socket, peer, encodeError(id, error));
   }
 
   private onMessage(peer: PeerId, frames: Frame[]): void {
+    const socket = this.socket;
+    if (!socket) return;
     this.counters.bytesIn += frameBytes(frames);
     const peerKey = Buffer.from(peer).toString('hex');
+    // Bounded: peers silent for a minute are forgotten, also when nobody asks for stats (amortised O(1) per message).
+    if (++this.messagesSinceSweep >= Math.max(SWEEP_EVERY, this.lastSeen.size)) this.sweepPeers();
     this.lastSeen.set(peerKey, Date.now());
     let env: ReturnType<typeof decodeEnvelope>;
     try {
@@ -154,7 +169,7 @@ export class RpcServer {
     } catch (e) {
       const id = peekRequestId(frames);
       if (id === undefined) this.counters.malformed++;
-      else this.fail(peer, id, e);
+      else this.fail(socket, peer, id, e);
       return;
     }
     if (env.kind !== 'req') {
@@ -163,13 +178,18 @@ export class RpcServer {
     }
     const handler = this.handlers.get(env.method);
     if (!handler) {
-      this.fail(peer, env.id, new InvalidArgumentError('method', `unknown method ${JSON.stringify(env.method)}`));
+      this.fail(
+        socket,
+        peer,
+        env.id,
+        new InvalidArgumentError('method', `unknown method ${JSON.stringify(env.method)}`),
+      );
       return;
     }
     const max = this.options.maxInFlightPerClient ?? DEFAULT_MAX_IN_FLIGHT_PER_CLIENT;
     const running = this.inFlight.get(peerKey) ?? 0;
     if (running >= max) {
-      this.fail(peer, env.id, new LimitError(`more than ${max} requests in flight from this client`));
+      this.fail(socket, peer, env.id, new LimitError(`more than ${max} requests in flight from this client`));
       return;
     }
     this.inFlight.set(peerKey, running + 1);
@@ -191,37 +211,37 @@ export class RpcServer {
       result = handler(env.payload, ctx);
     } catch (e) {
       done();
-      this.fail(peer, env.id, e);
+      this.fail(socket, peer, env.id, e);
       return;
     }
     if (result instanceof Promise) {
       result.then(
         (value) => {
           done();
-          this.reply(peer, env.id, value);
+          this.reply(socket, peer, env.id, value);
         },
         (e: unknown) => {
           done();
-          this.fail(peer, env.id, e);
+          this.fail(socket, peer, env.id, e);
         },
       );
     } else {
       done();
-      this.reply(peer, env.id, result);
+      this.reply(socket, peer, env.id, result);
     }
   }
 
-  private reply(peer: PeerId, id: number, value: unknown): void {
+  private reply(socket: ReplySocket, peer: PeerId, id: number, value: unknown): void {
     let frames: Frame[];
     try {
       frames = encodeReply(id, value, this.options.encode);
     } catch (e) {
       // The handler returned something that cannot travel: tell the caller what.
-      this.fail(peer, id, e);
+      this.fail(socket, peer, id, e);
       return;
     }
     this.counters.requests++;
-    this.send(peer, frames);
+    this.send(socket, peer, frames);
   }
 }
 

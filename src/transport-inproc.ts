@@ -70,6 +70,7 @@ class InprocRequest extends Client implements RequestSocket {
 
 class InprocReply implements ReplySocket {
   readonly peers = new Map<string, InprocRequest>();
+  private closed = false;
   constructor(
     private readonly hub: InprocTransport,
     private readonly addressKey: string,
@@ -81,10 +82,14 @@ class InprocReply implements ReplySocket {
     queueMicrotask(() => this.onRequest(from.id, frames));
   }
   send(peer: PeerId, frames: Frame[]): void {
+    // Like a closed ROUTER socket: nothing leaves a closed server.
+    if (this.closed) return;
     const client = this.peers.get(Buffer.from(peer).toString('hex'));
     if (client && client.status !== 'closed') queueMicrotask(() => client.onReply(frames));
   }
   async close(): Promise<void> {
+    this.closed = true;
+    this.peers.clear();
     if (this.hub.replyServers.get(this.addressKey) !== this) return;
     this.hub.replyServers.delete(this.addressKey);
     for (const c of this.hub.requestClients.get(this.addressKey) ?? []) c.attach(undefined);
@@ -92,6 +97,8 @@ class InprocReply implements ReplySocket {
 }
 
 class InprocSubscribe extends Client implements SubscribeSocket {
+  /** The publisher this subscriber has subscribed with, so a subscription is announced once per publisher. */
+  joined: InprocPublish | undefined;
   constructor(
     private readonly hub: InprocTransport,
     private readonly addressKey: string,
@@ -111,19 +118,20 @@ class InprocSubscribe extends Client implements SubscribeSocket {
 class InprocPublish implements PublishSocket {
   constructor(
     private readonly hub: InprocTransport,
-    private readonly addressKey: string,
+    readonly key: string,
     readonly port: number,
     readonly onSubscribe: ((topic: string) => void) | undefined,
   ) {}
   publish(topic: string, frames: Frame[]): void {
-    for (const s of this.hub.subscribers.get(this.addressKey) ?? []) {
+    if (this.hub.publishers.get(this.key) !== this) return;
+    for (const s of this.hub.subscribers.get(this.key) ?? []) {
       if (s.topics.some((t) => topic.startsWith(t))) queueMicrotask(() => s.onMessage(topic, frames));
     }
   }
   async close(): Promise<void> {
-    if (this.hub.publishers.get(this.addressKey) !== this) return;
-    this.hub.publishers.delete(this.addressKey);
-    for (const s of this.hub.subscribers.get(this.addressKey) ?? []) s.setStatus('disconnected');
+    if (this.hub.publishers.get(this.key) !== this) return;
+    this.hub.publishers.delete(this.key);
+    for (const s of this.hub.subscribers.get(this.key) ?? []) s.setStatus('disconnected');
   }
 }
 
@@ -158,7 +166,12 @@ export class InprocTransport implements Transport {
     const key = this.key(address, port);
     const server = new InprocReply(this, key, port, onRequest);
     this.replyServers.set(key, server);
-    for (const c of this.requestClients.get(key) ?? []) c.attach(server);
+    // Waiting clients connect once the caller holds the socket (as over TCP, where connecting takes a while):
+    // requests they queued must not reach `onRequest` before the caller can send replies.
+    setImmediate(() => {
+      if (this.replyServers.get(key) !== server) return;
+      for (const c of this.requestClients.get(key) ?? []) if (c.server !== server) c.attach(server);
+    });
     return server;
   }
 
@@ -173,7 +186,13 @@ export class InprocTransport implements Transport {
     this.requestClients.set(key, set);
     set.add(client);
     const server = this.replyServers.get(key);
-    if (server) queueMicrotask(() => client.attach(server));
+    if (server) {
+      queueMicrotask(() => {
+        if (this.replyServers.get(key) === server && client.server !== server && client.status !== 'closed') {
+          client.attach(server);
+        }
+      });
+    }
     return client;
   }
 
@@ -186,11 +205,17 @@ export class InprocTransport implements Transport {
     const key = this.key(address, port);
     const pub = new InprocPublish(this, key, port, onSubscribe);
     this.publishers.set(key, pub);
-    for (const s of this.subscribers.get(key) ?? []) this.join(pub, s);
+    // Waiting subscribers join once the caller holds the socket, so it can answer their subscriptions (late joiners).
+    setImmediate(() => {
+      if (this.publishers.get(key) !== pub) return;
+      for (const s of this.subscribers.get(key) ?? []) this.join(pub, s);
+    });
     return pub;
   }
 
   private join(pub: InprocPublish, sub: InprocSubscribe): void {
+    if (sub.status === 'closed' || sub.joined === pub || this.publishers.get(pub.key) !== pub) return;
+    sub.joined = pub;
     sub.setStatus('connected');
     for (const t of sub.topics) pub.onSubscribe?.(t);
   }

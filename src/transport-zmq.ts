@@ -2,10 +2,13 @@
  * The ZeroMQ transport (npm `zeromq` v6): ROUTER/DEALER for request/reply, XPUB/SUB for publish/subscribe.
  *
  * zeromq.js allows one pending `send` per socket, so every socket here owns one {@link SendQueue}. Client sockets use
- * `immediate` (nothing is queued inside libzmq for a server that is not connected) and a short send timeout, so a
- * message waiting for a server stays in our queue where its staleness is checked: a call that timed out is never sent
- * late to a server that comes back. Sockets are closed without unbinding (unbinding a ROUTER just after a peer
- * disconnects can abort the process in libzmq 4.3.5), and binds retry while a just-closed port is still held.
+ * `immediate` (nothing is queued inside libzmq for a server that is not connected) and send timeout 0, so a message
+ * waiting for a server stays in our queue, retried with backoff, where its staleness is checked: a call that timed out
+ * is never sent late to a server that comes back. (Send timeout 0, not a short timeout: in zeromq.js 6.8 a send whose
+ * timeout expires can swallow the socket's readable edge, and a `receive` already waiting then never wakes up, so
+ * the reply to a call made while the server was starting was lost.) Publishing sockets use {@link PublishFlow}.
+ * Sockets are closed without unbinding (unbinding a ROUTER just after a peer disconnects can abort the process in
+ * libzmq 4.3.5), and binds retry while a just-closed port is still held.
  *
  * @module
  */
@@ -32,83 +35,12 @@ import type {
   SubscribeSocket,
   Transport,
 } from './transport.js';
+import { Backoff, PublishFlow, SendQueue } from './zmq-send-queue.js';
 
 /** How long a bind keeps retrying while the port is still held by a socket that was just closed. */
 const BIND_RETRY_MS = 3_000;
-/** How long a blocked client send waits before the queue re-checks staleness. */
-const CLIENT_SEND_POLL_MS = 50;
-
-interface Queued {
-  frames: Frame[];
-  isStale: (() => boolean) | undefined;
-}
-
-/** One queue of outgoing messages per socket, so at most one `send` is pending on it at any time. */
-class SendQueue {
-  private readonly items: Queued[] = [];
-  private head = 0;
-  private running = false;
-  private closed = false;
-  /** Messages dropped because they were stale or could not be sent. */
-  dropped = 0;
-
-  constructor(private readonly socket: zmq.Writable) {}
-
-  push(frames: Frame[], isStale?: () => boolean): void {
-    if (this.closed) return;
-    this.items.push({ frames, isStale });
-    if (!this.running) void this.run();
-  }
-
-  get length(): number {
-    return this.items.length - this.head;
-  }
-
-  close(): void {
-    this.closed = true;
-    this.items.length = 0;
-    this.head = 0;
-  }
-
-  private async run(): Promise<void> {
-    this.running = true;
-    try {
-      while (!this.closed && this.head < this.items.length) {
-        const item = this.items[this.head]!;
-        if (item.isStale?.()) {
-          this.shift();
-          this.dropped++;
-          continue;
-        }
-        try {
-          await this.socket.send(item.frames);
-          this.shift();
-        } catch (e) {
-          // EAGAIN: the send timed out while no peer could take it; loop to re-check staleness and try again.
-          if ((e as { code?: string }).code === 'EAGAIN') continue;
-          // Socket closed, host unreachable, ...: drop this message, keep the queue going.
-          this.shift();
-          this.dropped++;
-        }
-      }
-    } finally {
-      this.running = false;
-    }
-  }
-
-  private shift(): void {
-    this.head++;
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items.splice(0, this.head);
-      this.head = 0;
-    }
-    if (this.head === this.items.length) {
-      this.items.length = 0;
-      this.head = 0;
-    }
-  }
-}
-
+/** Longest wait between two tries of a client send that found no server (the wait starts at 1 ms and doubles). */
+const CLIENT_SEND_RETRY_MAX_MS = 20;
 function tcp(address: Address): string {
   const host = address.host.includes(':') && !address.host.startsWith('[') ? `[${address.host}]` : address.host;
   return `tcp://${host}:${address.port === 0 ? '*' : address.port}`;
@@ -153,6 +85,15 @@ function commonOptions(options: SocketOptions | undefined): {
     heartbeatInterval: hb,
     heartbeatTimeout: hb * 3,
   };
+}
+
+/**
+ * Starts receiving from a socket just bound, once the caller holds the wrapper it returns: zeromq.js resolves a
+ * `receive` at once when a message is already there (a client that waited for the server, a subscriber that waited
+ * for the publisher), and that message must not reach a handler that cannot answer it yet.
+ */
+function receiveAfterBind(socket: zmq.Readable & zmq.Socket, onMessage: (msg: Buffer[]) => void): void {
+  setImmediate(() => void receiveLoop(socket, onMessage));
 }
 
 /** Receives from `socket` until it closes, handing each message to `onMessage`; never throws. */
@@ -203,9 +144,9 @@ class ZmqRequestSocket implements RequestSocket {
   status: ConnectionStatus = 'reconnecting';
   constructor(
     private readonly socket: zmq.Dealer,
-    onStatus: ((s: ConnectionStatus) => void) | undefined,
+    private readonly onStatus: ((s: ConnectionStatus) => void) | undefined,
   ) {
-    this.queue = new SendQueue(socket);
+    this.queue = new SendQueue(socket, new Backoff(CLIENT_SEND_RETRY_MAX_MS));
     watchStatus(socket, (s) => {
       if (this.status === 'closed' || this.status === s) return;
       this.status = s;
@@ -220,6 +161,7 @@ class ZmqRequestSocket implements RequestSocket {
     this.status = 'closed';
     this.queue.close();
     this.socket.close();
+    this.onStatus?.('closed');
   }
 }
 
@@ -229,7 +171,7 @@ class ZmqPublishSocket implements PublishSocket {
     private readonly socket: zmq.XPublisher,
     readonly port: number,
   ) {
-    this.queue = new SendQueue(socket);
+    this.queue = new SendQueue(socket, new PublishFlow(socket));
   }
   publish(topic: string, frames: Frame[]): void {
     this.queue.push([Buffer.from(topic, 'utf8'), ...frames]);
@@ -244,7 +186,7 @@ class ZmqSubscribeSocket implements SubscribeSocket {
   status: ConnectionStatus = 'reconnecting';
   constructor(
     private readonly socket: zmq.Subscriber,
-    onStatus: ((s: ConnectionStatus) => void) | undefined,
+    private readonly onStatus: ((s: ConnectionStatus) => void) | undefined,
   ) {
     watchStatus(socket, (s) => {
       if (this.status === 'closed' || this.status === s) return;
@@ -256,6 +198,7 @@ class ZmqSubscribeSocket implements SubscribeSocket {
     if (this.status === 'closed') return;
     this.status = 'closed';
     this.socket.close();
+    this.onStatus?.('closed');
   }
 }
 
@@ -272,7 +215,7 @@ export class ZmqTransport implements Transport {
       receiveHighWaterMark: 10_000,
     });
     const port = await bindWithRetry(socket, address);
-    void receiveLoop(socket, (msg) => {
+    receiveAfterBind(socket, (msg) => {
       const [peer, ...frames] = msg;
       if (peer !== undefined) onRequest(peer, frames);
     });
@@ -287,7 +230,7 @@ export class ZmqTransport implements Transport {
     const socket = new zmq.Dealer({
       ...commonOptions(options),
       immediate: true,
-      sendTimeout: CLIENT_SEND_POLL_MS,
+      sendTimeout: 0,
       reconnectInterval: DEFAULT_RECONNECT_MS,
       reconnectMaxInterval: DEFAULT_RECONNECT_MAX_MS,
       sendHighWaterMark: 10_000,
@@ -304,10 +247,17 @@ export class ZmqTransport implements Transport {
     onSubscribe?: (topic: string) => void,
     options?: SocketOptions,
   ): Promise<PublishSocket> {
-    const socket = new zmq.XPublisher({ ...commonOptions(options), sendHighWaterMark: DEFAULT_PUBLISH_HWM });
+    const socket = new zmq.XPublisher({
+      ...commonOptions(options),
+      sendHighWaterMark: DEFAULT_PUBLISH_HWM,
+      noDrop: true,
+      // Fail at once when a subscriber is full ({@link PublishFlow} waits with backoff); with the default (no
+      // timeout) zeromq.js would wait for a writable event that a full XPUB never signals.
+      sendTimeout: 0,
+    });
     socket.verbosity = 'allSubs';
     const port = await bindWithRetry(socket, address);
-    void receiveLoop(socket, (msg) => {
+    receiveAfterBind(socket, (msg) => {
       const sub = msg[0];
       if (sub !== undefined && sub.length >= 1 && sub[0] === 1) onSubscribe?.(sub.subarray(1).toString('utf8'));
     });

@@ -1,0 +1,336 @@
+/**
+ * One suite, run against every transport (ZeroMQ on loopback and in-process): the rpc and broadcast semantics users
+ * rely on must not depend on the transport underneath.
+ */
+import { createServer } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Delivery, Publisher, Subscriber, type SubscriberOptions } from '../src/broadcast.js';
+import { AbortError, ClosedError, LimitError, TimeoutError } from '../src/errors.js';
+import { RpcClient, type RpcClientOptions, RpcServer, type RpcServerOptions } from '../src/rpc.js';
+import type { ConnectionStatus, Transport } from '../src/transport.js';
+import { HOST, transports, waitFor } from './helpers.js';
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const f of cleanups.splice(0).reverse()) await f();
+});
+
+/** A port nothing listens on (bound by the system, then released). */
+async function unusedPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, HOST, resolve));
+  const address = srv.address();
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+function gate<T = void>(): { promise: Promise<T>; open: (v: T) => void } {
+  let open!: (v: T) => void;
+  const promise = new Promise<T>((r) => {
+    open = r;
+  });
+  return { promise, open };
+}
+
+describe.each(transports)('conformance over $name', ({ make }) => {
+  let transport: Transport;
+
+  async function server(
+    setup: (s: RpcServer) => void,
+    port = 0,
+    options?: RpcServerOptions,
+  ): Promise<{ rpc: RpcServer; port: number }> {
+    const rpc = new RpcServer(transport, options);
+    setup(rpc);
+    const bound = await rpc.start({ host: HOST, port });
+    cleanups.push(() => rpc.stop());
+    return { rpc, port: bound };
+  }
+
+  function client(port: number, options?: RpcClientOptions): RpcClient {
+    const c = new RpcClient(transport, { host: HOST, port }, { timeoutMs: 5000, ...options });
+    cleanups.push(() => c.close());
+    return c;
+  }
+
+  async function publisher(port = 0): Promise<{ pub: Publisher; port: number }> {
+    const pub = new Publisher(transport);
+    const bound = await pub.start({ host: HOST, port });
+    cleanups.push(() => pub.stop());
+    return { pub, port: bound };
+  }
+
+  function subscriber<T = unknown>(
+    port: number,
+    topics: string[],
+    onMessage: (d: Delivery<T>) => void | Promise<void>,
+    options?: SubscriberOptions,
+  ): Subscriber<T> {
+    const sub = new Subscriber<T>(transport, { host: HOST, port }, topics, onMessage, options);
+    cleanups.push(() => sub.close());
+    return sub;
+  }
+
+  beforeEach(() => {
+    transport = make();
+  });
+
+  describe('rpc', () => {
+    it('matches replies that come back out of order to their calls by id', async () => {
+      const gates = new Map<string, ReturnType<typeof gate<string>>>();
+      const { port } = await server((s) =>
+        s.handle('hold', (p) => {
+          const g = gate<string>();
+          gates.set(p as string, g);
+          return g.promise;
+        }),
+      );
+      const c = client(port);
+      const order: string[] = [];
+      const calls = ['a', 'b', 'c'].map((k) =>
+        c.call('hold', undefined, k).then((v) => {
+          order.push(k);
+          return v;
+        }),
+      );
+      await waitFor(() => gates.size === 3, 'all three calls to reach the server');
+      for (const k of ['c', 'a', 'b']) {
+        gates.get(k)!.open(`reply-${k}`);
+        await waitFor(() => order.includes(k), `reply ${k}`);
+      }
+      expect(await Promise.all(calls)).toEqual(['reply-a', 'reply-b', 'reply-c']);
+      expect(order).toEqual(['c', 'a', 'b']);
+    });
+
+    it('drops a reply that comes after its call timed out, counts it, and keeps working', async () => {
+      const hold = gate();
+      let started = false;
+      const { port } = await server((s) => {
+        s.handle('slow', async () => {
+          started = true;
+          await hold.promise;
+          return 'too late';
+        });
+        s.handle('echo', (p) => p);
+      });
+      const c = client(port);
+      const e = await c.call('slow', undefined, null, { timeoutMs: 100 }).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(TimeoutError);
+      expect(started).toBe(true);
+      expect(c.lateReplies).toBe(0);
+      hold.open();
+      await waitFor(() => c.lateReplies === 1, 'the late reply to arrive and be dropped');
+      expect(await c.call('echo', undefined, 'next')).toBe('next');
+      expect(c.lateReplies).toBe(1);
+    });
+
+    it('never sends a request that went stale while no server was there', async () => {
+      const port = await unusedPort();
+      const c = client(port);
+      const e = await c.call('count', undefined, null, { timeoutMs: 100 }).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(TimeoutError);
+      const ac = new AbortController();
+      const aborted = c.call('count', undefined, null, { signal: ac.signal }).catch((x: unknown) => x);
+      ac.abort();
+      expect(await aborted).toBeInstanceOf(AbortError);
+      let count = 0;
+      await server((s) => s.handle('count', () => ++count), port);
+      // A fresh call goes through once the server is up; the two stale ones were never delivered.
+      expect(await c.call('count', undefined, null)).toBe(1);
+      expect(count).toBe(1);
+    });
+
+    it('holds a call made before the server starts, and delivers it once the server is up', async () => {
+      const port = await unusedPort();
+      const c = client(port);
+      const early = c.call('echo', undefined, 'early');
+      await server((s) => s.handle('echo', (p) => p), port);
+      expect(await early).toBe('early');
+    });
+
+    it('reports connected, then disconnected when the server stops, and reconnects', async () => {
+      const statuses: ConnectionStatus[] = [];
+      const { rpc, port } = await server((s) => s.handle('echo', (p) => p));
+      const c = client(port, { onStatus: (s) => statuses.push(s) });
+      expect(await c.call('echo', undefined, 1)).toBe(1);
+      expect(statuses).toContain('connected');
+      expect(c.status).toBe('connected');
+      await rpc.stop();
+      await waitFor(() => statuses.includes('disconnected'), 'a disconnected event');
+      expect(statuses.indexOf('connected')).toBeLessThan(statuses.indexOf('disconnected'));
+      await server((s) => s.handle('echo', (p) => p), port);
+      expect(await c.call('echo', undefined, 2)).toBe(2);
+      expect(statuses.lastIndexOf('connected')).toBeGreaterThan(statuses.indexOf('disconnected'));
+      c.close();
+      expect(c.status).toBe('closed');
+    });
+
+    it('rejects waiting calls with ClosedError on close, and calls made after it', async () => {
+      const hold = gate();
+      const { rpc, port } = await server((s) => s.handle('slow', () => hold.promise));
+      const c = client(port);
+      const waiting = [c.call('slow', undefined, 1), c.call('slow', undefined, 2)].map((p) =>
+        p.catch((x: unknown) => x),
+      );
+      await waitFor(() => rpc.stats().inFlight === 2, 'both calls to reach the server');
+      c.close();
+      for (const e of await Promise.all(waiting)) expect(e).toBeInstanceOf(ClosedError);
+      expect(await c.call('slow', undefined, 3).catch((x: unknown) => x)).toBeInstanceOf(ClosedError);
+      hold.open();
+      await waitFor(() => rpc.stats().inFlight === 0, 'the handlers to finish');
+    });
+
+    it('answers requests over the per-client in-flight limit with LimitError', async () => {
+      const hold = gate();
+      const { rpc, port } = await server((s) => s.handle('slow', () => hold.promise), 0, { maxInFlightPerClient: 2 });
+      const c = client(port);
+      const first = [c.call('slow', undefined, 1), c.call('slow', undefined, 2)];
+      await waitFor(() => rpc.stats().inFlight === 2, 'two calls running');
+      expect(await c.call('slow', undefined, 3).catch((x: unknown) => x)).toBeInstanceOf(LimitError);
+      // Another client has its own budget.
+      const other = client(port);
+      const third = other.call('slow', undefined, 4);
+      await waitFor(() => rpc.stats().inFlight === 3, 'the other client’s call running');
+      hold.open();
+      await Promise.all([...first, third]);
+      expect(rpc.stats().errors).toBe(1);
+    });
+
+    it('rejects calls beyond maxPendingCalls with LimitError without sending them', async () => {
+      const port = await unusedPort();
+      const c = client(port, { maxPendingCalls: 2, timeoutMs: 200 });
+      const a = c.call('x', undefined, 1).catch((x: unknown) => x);
+      const b = c.call('x', undefined, 2).catch((x: unknown) => x);
+      expect(await c.call('x', undefined, 3).catch((x: unknown) => x)).toBeInstanceOf(LimitError);
+      expect(await a).toBeInstanceOf(TimeoutError);
+      expect(await b).toBeInstanceOf(TimeoutError);
+    });
+  });
+
+  describe('broadcast', () => {
+    it('delivers every message to several subscribers of a topic, and only to them', async () => {
+      const { pub, port } = await publisher();
+      const got: number[][] = [[], [], []];
+      for (let i = 0; i < 3; i++)
+        subscriber<number>(port, ['obs'], (d) => void got[i]!.push(d.payload), { queueSize: 100 });
+      const others: string[] = [];
+      subscriber<string>(port, ['obs2'], (d) => void others.push(d.payload));
+      await waitFor(() => pub.stats().subscriptions >= 4, 'four subscriptions');
+      for (let v = 1; v <= 5; v++) pub.publish('obs', v);
+      pub.publish('obs2', 'sentinel');
+      await waitFor(() => got.every((g) => g.length === 5) && others.length === 1, 'every message');
+      for (const g of got) expect(g).toEqual([1, 2, 3, 4, 5]);
+      // 'obs' is a prefix of 'obs2', but a subscriber only sees its own topics.
+      expect(others).toEqual(['sentinel']);
+      expect(pub.latestSeq('obs')).toBe(5);
+    });
+
+    it('gives a late joiner the latest value at once, and nothing older', async () => {
+      const { pub, port } = await publisher();
+      const marks: string[] = [];
+      subscriber<string>(port, ['mark'], (d) => void marks.push(d.payload));
+      await waitFor(() => pub.stats().subscriptions >= 1, 'the marker subscription');
+      for (let v = 1; v <= 3; v++) pub.publish('weights', { version: v });
+      // Messages leave in order: once the marker arrived, the three values have gone out (to nobody).
+      pub.publish('mark', 'sent');
+      await waitFor(() => marks.length === 1, 'the marker');
+      const got: Delivery<{ version: number }>[] = [];
+      const sub = subscriber<{ version: number }>(port, ['weights'], (d) => void got.push(d));
+      await waitFor(() => got.length === 1, 'the latest value');
+      expect(got[0]!.payload).toEqual({ version: 3 });
+      expect(got[0]!.seq).toBe(3);
+      expect(got[0]!.epoch).toBe(pub.epoch);
+      expect(sub.latest('weights')?.seq).toBe(3);
+      pub.publish('weights', { version: 4 });
+      await waitFor(() => got.length === 2, 'the next value');
+      expect(got.map((d) => d.payload.version)).toEqual([3, 4]);
+      // Nothing older than the latest counts as lost for a late joiner.
+      expect(sub.stats().dropped).toBe(0);
+    });
+
+    it('keeps a slow subscriber on the newest data: the queue is bounded and drops are counted', async () => {
+      const { pub, port } = await publisher();
+      const hold = gate();
+      const seqs: number[] = [];
+      const sub = subscriber<number>(
+        port,
+        ['cam'],
+        async (d) => {
+          seqs.push(d.seq);
+          if (d.seq === 1) await hold.promise;
+        },
+        { queueSize: 2 },
+      );
+      await waitFor(() => pub.stats().subscriptions >= 1, 'the subscription');
+      for (let v = 1; v <= 20; v++) pub.publish('cam', v);
+      await waitFor(() => sub.latest('cam')?.seq === 20, 'the newest message to arrive');
+      expect(seqs).toEqual([1]);
+      hold.open();
+      await waitFor(() => seqs.at(-1) === 20, 'the newest message to be delivered');
+      expect(seqs).toHaveLength(3);
+      expect(seqs[0]).toBe(1);
+      expect(seqs[1]).toBeLessThan(20);
+      const st = sub.stats();
+      expect(st.dropped).toBe(17);
+      expect(st.delivered).toBe(3);
+    });
+
+    it('skips duplicates: a resend for a late joiner is not delivered twice to earlier subscribers', async () => {
+      const { pub, port } = await publisher();
+      const first: number[] = [];
+      const a = subscriber<number>(port, ['t'], (d) => void first.push(d.payload));
+      await waitFor(() => pub.stats().subscriptions >= 1, 'the first subscription');
+      pub.publish('t', 42);
+      await waitFor(() => first.length === 1, 'the first delivery');
+      const second: number[] = [];
+      subscriber<number>(port, ['t'], (d) => void second.push(d.payload));
+      await waitFor(() => second.length === 1, 'the late joiner’s copy');
+      await waitFor(() => a.stats().duplicates === 1, 'the duplicate to reach the first subscriber');
+      pub.publish('t', 43);
+      await waitFor(() => first.length === 2 && second.length === 2, 'the next message');
+      expect(first).toEqual([42, 43]);
+      expect(second).toEqual([42, 43]);
+      expect(a.stats().delivered).toBe(2);
+    });
+
+    it('after a publisher restart on the same port, subscribers get new messages and a new one gets the latest', async () => {
+      const { pub, port } = await publisher();
+      const statuses: ConnectionStatus[] = [];
+      const got: number[] = [];
+      subscriber<number>(port, ['w'], (d) => void got.push(d.payload), { onStatus: (s) => statuses.push(s) });
+      await waitFor(() => pub.stats().subscriptions >= 1, 'the subscription');
+      pub.publish('w', 1);
+      await waitFor(() => got.length === 1, 'the first message');
+      await pub.stop();
+      expect(() => pub.publish('w', 2)).toThrow(ClosedError);
+      await waitFor(() => statuses.includes('disconnected'), 'the subscriber to see the publisher go');
+      const late: number[] = [];
+      subscriber<number>(port, ['w'], (d) => void late.push(d.payload));
+      await pub.start({ host: HOST, port });
+      await waitFor(() => late.length === 1, 'the latest value for the subscriber that joined while it was down');
+      expect(late).toEqual([1]);
+      await waitFor(() => pub.stats().subscriptions >= 3, 'the first subscriber to subscribe again');
+      pub.publish('w', 2);
+      await waitFor(() => got.length === 2 && late.length === 2, 'the message after the restart');
+      expect(got).toEqual([1, 2]);
+      expect(late).toEqual([1, 2]);
+    });
+
+    it('stops delivering once a subscriber is closed', async () => {
+      const { pub, port } = await publisher();
+      const closedOne: number[] = [];
+      const openOne: number[] = [];
+      const a = subscriber<number>(port, ['x'], (d) => void closedOne.push(d.payload));
+      subscriber<number>(port, ['x'], (d) => void openOne.push(d.payload));
+      await waitFor(() => pub.stats().subscriptions >= 2, 'both subscriptions');
+      pub.publish('x', 1);
+      await waitFor(() => closedOne.length === 1 && openOne.length === 1, 'the first message');
+      a.close();
+      expect(a.status).toBe('closed');
+      pub.publish('x', 2);
+      await waitFor(() => openOne.length === 2, 'the open subscriber to get the second message');
+      expect(closedOne).toEqual([1]);
+    });
+  });
+});
