@@ -64,6 +64,12 @@ export const DEFAULT_SUBSCRIBER_QUEUE = 4;
  * @default 16 */
 export const DEFAULT_PUBLISH_HWM = 16;
 
+/** Bytes of messages a publisher queues in the process while a subscriber's ZeroMQ queue is full; past it the oldest
+ * queued messages are dropped (the newest is always kept). Queued messages reference the published payloads, so this
+ * bounds the memory a slow subscriber can make a publisher hold.
+ * @default 256 MiB */
+export const DEFAULT_PUBLISH_QUEUE_BYTES = 256 * 1024 * 1024;
+
 /** Interval of ZMTP heartbeats, in milliseconds; a peer silent for 3 intervals is considered gone.
  * @default 1000 */
 export const DEFAULT_HEARTBEAT_MS = 1_000;

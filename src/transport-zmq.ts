@@ -20,6 +20,7 @@ import {
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_PUBLISH_HWM,
+  DEFAULT_PUBLISH_QUEUE_BYTES,
   DEFAULT_RECONNECT_MAX_MS,
   DEFAULT_RECONNECT_MS,
 } from './options.js';
@@ -171,7 +172,7 @@ class ZmqPublishSocket implements PublishSocket {
     private readonly socket: zmq.XPublisher,
     readonly port: number,
   ) {
-    this.queue = new SendQueue(socket, new PublishFlow(socket));
+    this.queue = new SendQueue(socket, new PublishFlow(socket), DEFAULT_PUBLISH_QUEUE_BYTES);
   }
   publish(topic: string, frames: Frame[]): void {
     this.queue.push([Buffer.from(topic, 'utf8'), ...frames]);

@@ -17,6 +17,7 @@ const PUBLISH_LOSSY_MS = 1_000;
 interface Queued {
   frames: Frame[];
   isStale: (() => boolean) | undefined;
+  bytes: number;
 }
 
 /**
@@ -55,15 +56,31 @@ export class SendQueue {
   /** Messages dropped because they were stale or could not be sent. */
   dropped = 0;
 
+  private queuedBytes = 0;
+
+  /**
+   * @param maxBytes bytes of messages waiting at most; past it the oldest waiting messages are dropped (counted in
+   * {@link dropped}). The message being sent and the newest message are never dropped.
+   */
   constructor(
     private readonly socket: zmq.Writable,
     private readonly policy?: BlockedPolicy,
+    private readonly maxBytes = Number.POSITIVE_INFINITY,
   ) {}
 
   /** Queues `frames`; `isStale` is asked before each try, and a stale message is dropped. */
   push(frames: Frame[], isStale?: () => boolean): void {
     if (this.closed) return;
-    this.items.push({ frames, isStale });
+    let bytes = 0;
+    for (const f of frames) bytes += f.byteLength;
+    this.items.push({ frames, isStale, bytes });
+    this.queuedBytes += bytes;
+    // Keep the head (it may be in the middle of a send) and the newest; drop the oldest messages between them.
+    while (this.queuedBytes > this.maxBytes && this.items.length - this.head > 2) {
+      const [old] = this.items.splice(this.head + 1, 1);
+      this.queuedBytes -= old!.bytes;
+      this.dropped++;
+    }
     if (!this.running) void this.run();
   }
 
@@ -77,6 +94,7 @@ export class SendQueue {
     this.closed = true;
     this.items.length = 0;
     this.head = 0;
+    this.queuedBytes = 0;
   }
 
   private async run(): Promise<void> {
@@ -111,6 +129,7 @@ export class SendQueue {
   }
 
   private shift(): void {
+    this.queuedBytes -= this.items[this.head]!.bytes;
     this.head++;
     if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items.splice(0, this.head);

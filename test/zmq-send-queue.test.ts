@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import type * as zmq from 'zeromq';
+import { SendQueue } from '../src/zmq-send-queue.js';
+
+/** A socket whose sends wait until released, recording what was sent. */
+function gatedSocket(): { socket: zmq.Writable; sent: Uint8Array[][]; release: () => void } {
+  const sent: Uint8Array[][] = [];
+  let gate: (() => void) | undefined;
+  const socket = {
+    send: (frames: Uint8Array[]) =>
+      new Promise<void>((resolve) => {
+        gate = () => {
+          sent.push(frames);
+          resolve();
+        };
+      }),
+  } as unknown as zmq.Writable;
+  return { socket, sent, release: () => gate?.() };
+}
+
+describe('SendQueue', () => {
+  it('bounds the bytes it holds for a blocked socket: drops the oldest waiting, keeps the one in flight and the newest', async () => {
+    const { socket, sent, release } = gatedSocket();
+    const q = new SendQueue(socket, undefined, 1000);
+    const msg = (i: number): Uint8Array[] => [Uint8Array.of(i), new Uint8Array(299)];
+    for (let i = 0; i < 10; i++) q.push(msg(i));
+    // 300 bytes each: at most 1000 bytes queued, so the head (0) plus the newest two survive, plus one more.
+    expect(q.dropped).toBeGreaterThan(0);
+    expect(q.length).toBeLessThanOrEqual(4);
+    while (q.length > 0) {
+      release();
+      await new Promise((r) => setImmediate(r));
+    }
+    const first = sent.map((frames) => frames[0]![0]);
+    expect(first[0]).toBe(0);
+    expect(first.at(-1)).toBe(9);
+    expect(q.dropped + sent.length).toBe(10);
+  });
+
+  it('keeps every message when no bound is set', async () => {
+    const { socket, sent, release } = gatedSocket();
+    const q = new SendQueue(socket);
+    for (let i = 0; i < 50; i++) q.push([Uint8Array.of(i)]);
+    while (q.length > 0) {
+      release();
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(sent.map((f) => f[0]![0])).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(q.dropped).toBe(0);
+  });
+});
