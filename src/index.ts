@@ -27,6 +27,7 @@ export {
   OBS_TOPIC,
   type ObsStreamOptions,
 } from './action-config.js';
+export { Batcher, type BatchFunction, type BatchOptions, type BatchStats } from './batching.js';
 export {
   type Delivery,
   Publisher,
@@ -75,11 +76,14 @@ export {
   TimeoutError,
 } from './errors.js';
 export {
+  type BatchInferenceHandler,
   InferenceClient,
   type InferenceClientOptions,
   type InferenceHandler,
   InferenceServer,
   type InferenceServerOptions,
+  type InferenceServerStats,
+  type InterfaceOptions,
 } from './inference.js';
 export * from './options.js';
 export {

@@ -4,6 +4,8 @@
  *
  * @module
  */
+
+import { Batcher, type BatchOptions, type BatchStats } from './batching.js';
 import type { DecodeLimits, EncodeOptions } from './codec.js';
 import { InvalidArgumentError, NotFoundError } from './errors.js';
 import { DEFAULT_BIND_HOST } from './options.js';
@@ -13,6 +15,24 @@ import { ZmqTransport } from './transport-zmq.js';
 
 /** An inference handler: gets the payload a client sent, returns (or resolves to) the result. */
 export type InferenceHandler = (payload: unknown) => unknown;
+
+/**
+ * A batched inference handler: gets the payloads of several concurrent calls, returns (or resolves to) one result per
+ * payload in the same order. An `Error` in the results rejects only that caller; a throw rejects the whole batch.
+ */
+export type BatchInferenceHandler = (payloads: unknown[]) => unknown[] | Promise<unknown[]>;
+
+/** Options of {@link InferenceServer.registerInterface}. */
+export interface InterfaceOptions {
+  /** Dynamic batching: calls from any number of clients are gathered into batches for the handler. */
+  batch?: BatchOptions;
+}
+
+/** Counters of an {@link InferenceServer}: the request side, and the batches formed per batched interface. */
+export interface InferenceServerStats extends RpcServerStats {
+  /** Batch counters (sizes formed) per interface registered with `batch`. */
+  batches: Record<string, BatchStats>;
+}
 
 /** Options of an {@link InferenceServer}. */
 export interface InferenceServerOptions {
@@ -56,6 +76,7 @@ function checkName(name: unknown): asserts name is string {
 export class InferenceServer {
   private readonly rpc: RpcServer;
   private readonly handlers = new Map<string, InferenceHandler>();
+  private readonly batchers = new Map<string, Batcher<unknown, unknown>>();
   private readonly host: string;
   private requestedPort: number;
 
@@ -87,16 +108,30 @@ export class InferenceServer {
     this.rpc.handle(M_PING, () => 'pong');
   }
 
-  /** Registers (or replaces) the handler of interface `name`. Works before and after {@link start}. */
-  registerInterface(name: string, fn: InferenceHandler): this {
+  /**
+   * Registers (or replaces) the handler of interface `name`. Works before and after {@link start}.
+   *
+   * With `{ batch: { maxBatchSize, maxDelayMs } }`, `fn` is a {@link BatchInferenceHandler}: it is called with an
+   * array of payloads gathered from concurrent callers (any number of clients), at most `maxBatchSize` of them, and no
+   * call waits longer than `maxDelayMs` for its batch to be dispatched. Each caller gets its own result or error.
+   */
+  registerInterface(name: string, fn: InferenceHandler): this;
+  registerInterface(name: string, fn: BatchInferenceHandler, options: InterfaceOptions & { batch: BatchOptions }): this;
+  registerInterface(name: string, fn: InferenceHandler | BatchInferenceHandler, options: InterfaceOptions = {}): this {
     checkName(name);
     if (typeof fn !== 'function') throw new InvalidArgumentError('fn', 'must be a function');
-    this.handlers.set(name, fn);
+    this.batchers.delete(name);
+    if (options.batch) {
+      const batcher = new Batcher<unknown, unknown>(fn as BatchInferenceHandler, options.batch);
+      this.batchers.set(name, batcher);
+      this.handlers.set(name, (payload) => batcher.submit(payload));
+    } else this.handlers.set(name, fn as InferenceHandler);
     return this;
   }
 
   /** Removes interface `name`; returns whether it existed. */
   unregisterInterface(name: string): boolean {
+    this.batchers.delete(name);
     return this.handlers.delete(name);
   }
 
@@ -120,9 +155,11 @@ export class InferenceServer {
     await this.rpc.stop();
   }
 
-  /** Counters: clients, requests, errors, bytes, latency percentiles per interface. */
-  stats(): RpcServerStats {
-    return this.rpc.stats();
+  /** Counters: clients, requests, errors, bytes, latency percentiles per interface, batch sizes formed. */
+  stats(): InferenceServerStats {
+    const batches: Record<string, BatchStats> = {};
+    for (const [name, b] of this.batchers) batches[name] = b.stats();
+    return { ...this.rpc.stats(), batches };
   }
 }
 
