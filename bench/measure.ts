@@ -1,0 +1,147 @@
+/**
+ * Measurement core shared by every case set: the round-trip target interface, the interleaved runner (alternating
+ * batches of every target so machine noise hits all of them alike, warm-up excluded) and the summary statistics.
+ *
+ * @module
+ */
+import type { BenchCase } from './payloads.js';
+
+/** One round trip of a prepared case; rejects when the echo came back wrong. */
+export type RoundTrip = () => Promise<void>;
+
+/** Something that can echo a payload: edgeml itself or a baseline. */
+export interface RoundTripTarget {
+  /** Name in the report: `edgeml`, `raw-zmq`, `ws-json`. */
+  readonly name: string;
+  /** Starts the servers and clients this target needs. */
+  open(): Promise<void>;
+  /** Whether this target runs `c` (the WebSocket baseline runs only the camera cases). */
+  supports(c: BenchCase): boolean;
+  /** Prepares the calls of case `c` (pre-encoding whatever the target would not encode per call). */
+  prepare(c: BenchCase): Promise<RoundTrip>;
+  /** Closes everything {@link open} opened. */
+  close(): Promise<void>;
+}
+
+/** How long to measure one case. */
+export type Budget = { kind: 'seconds'; seconds: number } | { kind: 'iterations'; iterations: number };
+
+/** Latency summary of one target on one case. */
+export interface Summary {
+  target: string;
+  /** Measured round trips (warm-up excluded). */
+  count: number;
+  /** Latency percentiles in milliseconds. */
+  p50: number;
+  p90: number;
+  p99: number;
+  mean: number;
+  /** Payload bytes both ways divided by the time spent in the measured round trips, in MB/s (10^6 bytes). */
+  mbPerSec: number;
+  /** Round trips per second while measuring. */
+  callsPerSec: number;
+}
+
+/** Warm-up per target and case: at least this many round trips ... */
+const WARMUP_MIN = 5;
+/** ... and until this much time has passed (or {@link WARMUP_MAX} round trips). */
+const WARMUP_MS = 300;
+const WARMUP_MAX = 2_000;
+/**
+ * Each batch of one target aims at this duration, so targets alternate several times a second. A target slower than
+ * this per round trip runs one round trip every few rounds instead, so every target gets about the same share of
+ * the time whatever its speed.
+ */
+const BATCH_MS = 40;
+const BATCH_MAX = 500;
+/** With a time budget, measuring goes on past the deadline until every target has at least this many samples. */
+const MIN_SAMPLES = 10;
+
+/** The value at quantile `q` (nearest rank) of `sorted`. */
+export function quantile(sorted: Float64Array, q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.ceil(q * sorted.length) - 1;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))]!;
+}
+
+/** Summarises `samples` (ms) of round trips that each carried `bytes` payload bytes each way. */
+export function summarise(target: string, samples: readonly number[], bytes: number): Summary {
+  const sorted = Float64Array.from(samples).sort();
+  let total = 0;
+  for (const s of samples) total += s;
+  const seconds = total / 1000;
+  return {
+    target,
+    count: samples.length,
+    p50: quantile(sorted, 0.5),
+    p90: quantile(sorted, 0.9),
+    p99: quantile(sorted, 0.99),
+    mean: samples.length ? total / samples.length : Number.NaN,
+    mbPerSec: seconds > 0 ? (2 * bytes * samples.length) / seconds / 1e6 : 0,
+    callsPerSec: seconds > 0 ? samples.length / seconds : 0,
+  };
+}
+
+/** Warms `trip` up; returns the median time of its warm-up round trips in ms. */
+async function warmUp(trip: RoundTrip): Promise<number> {
+  const start = performance.now();
+  const times: number[] = [];
+  while (times.length < WARMUP_MIN || (performance.now() - start < WARMUP_MS && times.length < WARMUP_MAX)) {
+    const t = performance.now();
+    await trip();
+    times.push(performance.now() - t);
+  }
+  return quantile(Float64Array.from(times).sort(), 0.5);
+}
+
+interface Schedule {
+  /** Round trips per batch. */
+  batch: number;
+  /** The target runs in every `every`-th round. */
+  every: number;
+}
+
+/**
+ * Runs `trips` (one per target name) interleaved on one case: warm-up first (not recorded), then rounds in which every
+ * target runs one batch, the starting target rotating each round, until the budget is spent. Returns the latency
+ * samples per target, in milliseconds.
+ */
+export async function interleave(
+  trips: ReadonlyMap<string, RoundTrip>,
+  budget: Budget,
+): Promise<Map<string, number[]>> {
+  const names = [...trips.keys()];
+  const schedule = new Map<string, Schedule>();
+  for (const name of names) {
+    const perTrip = Math.max(await warmUp(trips.get(name)!), 1e-3);
+    // With a fixed number of iterations, at least about ten batches per target, so the targets still alternate.
+    const most = budget.kind === 'iterations' ? Math.ceil(budget.iterations / 10) : BATCH_MAX;
+    schedule.set(name, {
+      batch: Math.max(1, Math.min(most, Math.round(BATCH_MS / perTrip))),
+      every: Math.max(1, Math.round(perTrip / BATCH_MS)),
+    });
+  }
+  const samples = new Map<string, number[]>(names.map((n) => [n, []]));
+  const deadline = budget.kind === 'seconds' ? performance.now() + budget.seconds * 1000 : Number.POSITIVE_INFINITY;
+  const wanted = (name: string): number => {
+    const have = samples.get(name)!.length;
+    if (budget.kind === 'iterations') return budget.iterations - have;
+    return performance.now() < deadline ? Number.POSITIVE_INFINITY : MIN_SAMPLES - have;
+  };
+  for (let round = 0; names.some((n) => wanted(n) > 0); round++) {
+    for (let k = 0; k < names.length; k++) {
+      const name = names[(round + k) % names.length]!;
+      const { batch, every } = schedule.get(name)!;
+      if (round % every !== 0) continue;
+      const out = samples.get(name)!;
+      const trip = trips.get(name)!;
+      const n = Math.min(batch, wanted(name));
+      for (let i = 0; i < n; i++) {
+        const t = performance.now();
+        await trip();
+        out.push(performance.now() - t);
+      }
+    }
+  }
+  return samples;
+}
