@@ -52,8 +52,10 @@ const WARMUP_MAX = 2_000;
  * this per round trip runs one round trip every few rounds instead, so every target gets about the same share of
  * the time whatever its speed.
  */
-const BATCH_MS = 40;
+const BATCH_MS = 20;
 const BATCH_MAX = 500;
+/** Targets at most this many times slower per round trip than the fastest share its batch size. */
+const SAME_SPEED = 4;
 /** With a time budget, measuring goes on past the deadline until every target has at least this many samples. */
 const MIN_SAMPLES = 10;
 
@@ -82,7 +84,7 @@ export function summarise(target: string, samples: readonly number[], bytes: num
   };
 }
 
-/** Warms `trip` up; returns the median time of its warm-up round trips in ms. */
+/** Warms `trip` up; returns a typical time of one of its round trips in ms. */
 async function warmUp(trip: RoundTrip): Promise<number> {
   const start = performance.now();
   const times: number[] = [];
@@ -91,7 +93,9 @@ async function warmUp(trip: RoundTrip): Promise<number> {
     await trip();
     times.push(performance.now() - t);
   }
-  return quantile(Float64Array.from(times).sort(), 0.5);
+  // The 10th percentile: the warm-up's first calls (JIT) and other processes' bursts must not make a target look
+  // slower than it is, or it would be scheduled as a slow one.
+  return quantile(Float64Array.from(times).sort(), 0.1);
 }
 
 interface Schedule {
@@ -103,23 +107,31 @@ interface Schedule {
 
 /**
  * Runs `trips` (one per target name) interleaved on one case: warm-up first (not recorded), then rounds in which every
- * target runs one batch, the starting target rotating each round, until the budget is spent. Returns the latency
- * samples per target, in milliseconds.
+ * target runs one batch (a much slower target only every few rounds), in a random order, until the budget is spent.
+ * Returns the latency samples per target, in milliseconds.
  */
 export async function interleave(
   trips: ReadonlyMap<string, RoundTrip>,
   budget: Budget,
 ): Promise<Map<string, number[]>> {
   const names = [...trips.keys()];
+  const perTrip = new Map<string, number>();
+  for (const name of names) perTrip.set(name, Math.max(await warmUp(trips.get(name)!), 1e-3));
+  const fastest = Math.min(...perTrip.values());
+  // With a fixed number of iterations, at least about ten batches per target, so the targets still alternate.
+  const most = budget.kind === 'iterations' ? Math.ceil(budget.iterations / 10) : BATCH_MAX;
+  const batchOf = (ms: number): number => Math.max(1, Math.min(most, Math.round(BATCH_MS / ms)));
   const schedule = new Map<string, Schedule>();
   for (const name of names) {
-    const perTrip = Math.max(await warmUp(trips.get(name)!), 1e-3);
-    // With a fixed number of iterations, at least about ten batches per target, so the targets still alternate.
-    const most = budget.kind === 'iterations' ? Math.ceil(budget.iterations / 10) : BATCH_MAX;
-    schedule.set(name, {
-      batch: Math.max(1, Math.min(most, Math.round(BATCH_MS / perTrip))),
-      every: Math.max(1, Math.round(perTrip / BATCH_MS)),
-    });
+    const ms = perTrip.get(name)!;
+    // Targets of about the same speed (edgeml and the raw floor) run batches of the same count, so each ratio
+    // compares as many round trips from the same stretches of time; much slower ones get about the same time share.
+    schedule.set(
+      name,
+      ms <= SAME_SPEED * fastest
+        ? { batch: batchOf(fastest), every: 1 }
+        : { batch: batchOf(ms), every: Math.max(1, Math.round(ms / BATCH_MS)) },
+    );
   }
   const samples = new Map<string, number[]>(names.map((n) => [n, []]));
   const deadline = budget.kind === 'seconds' ? performance.now() + budget.seconds * 1000 : Number.POSITIVE_INFINITY;
@@ -129,10 +141,15 @@ export async function interleave(
     return performance.now() < deadline ? Number.POSITIVE_INFINITY : MIN_SAMPLES - have;
   };
   for (let round = 0; names.some((n) => wanted(n) > 0); round++) {
-    for (let k = 0; k < names.length; k++) {
-      const name = names[(round + k) % names.length]!;
-      const { batch, every } = schedule.get(name)!;
-      if (round % every !== 0) continue;
+    // A fresh random order each round: whichever target follows another pays for its garbage, so no target may
+    // always follow the same one (a fixed rotation lines up with a slow target's every-few-rounds schedule).
+    const order = names.filter((n) => round % schedule.get(n)!.every === 0);
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    for (const name of order) {
+      const { batch } = schedule.get(name)!;
       const out = samples.get(name)!;
       const trip = trips.get(name)!;
       const n = Math.min(batch, wanted(name));
