@@ -8,6 +8,7 @@
 import type { DecodeLimits, EncodeOptions } from './codec.js';
 import { InvalidArgumentError, NotFoundError } from './errors.js';
 import type { ConfigRecord } from './handshake.js';
+import type { ClientSecurity, ServerSecurity } from './security.js';
 import type { ConnectionStatus, Transport } from './transport.js';
 
 /** The fields of an action config, as a plain object. Servers and clients accept this or an {@link ActionConfig}. */
@@ -184,6 +185,9 @@ export interface ActionServerOptions {
   host?: string;
   /** Transport. @default a {@link ZmqTransport} */
   transport?: Transport;
+  /** CURVE security of both ports (requests and stream): the server's key pair and, optionally, the client keys it
+   * accepts (docs/security.md). Not together with `transport`. @default none (plain TCP) */
+  security?: ServerSecurity;
   /** Limits on incoming requests. */
   limits?: DecodeLimits;
   /** Encoding options of replies and published observations. */
@@ -202,6 +206,9 @@ export interface ActionClientOptions {
   timeoutMs?: number;
   /** Transport. @default a {@link ZmqTransport} */
   transport?: Transport;
+  /** CURVE security of both connections (requests and stream): the server's public key and, optionally, this
+   * client's key pair (docs/security.md). Not together with `transport`. @default none (plain TCP) */
+  security?: ClientSecurity;
   /** Limits on replies and streamed observations. */
   limits?: DecodeLimits;
   /** Encoding options of action payloads. */

@@ -21,12 +21,12 @@ import {
   type ObsStreamOptions,
 } from './action-config.js';
 import { type Delivery, Publisher, type PublisherStats, Subscriber, type SubscriberStats } from './broadcast.js';
-import { ClosedError, EdgeMLError, InvalidArgumentError } from './errors.js';
+import { type AuthenticationError, ClosedError, EdgeMLError, InvalidArgumentError } from './errors.js';
 import { handshake, serveHandshake } from './handshake.js';
 import { DEFAULT_BIND_HOST, DEFAULT_CONNECT_TIMEOUT_MS } from './options.js';
 import { type CallOptions, RpcClient, RpcServer, type RpcServerStats } from './rpc.js';
 import type { ConnectionStatus, Transport } from './transport.js';
-import { ZmqTransport } from './transport-zmq.js';
+import { transportFor } from './transport-zmq.js';
 
 /** Gets the requested observation keys; returns (or resolves to) an object keyed by observation key. */
 export type ObsCallback = (keys: string[]) => unknown;
@@ -75,7 +75,7 @@ export class ActionServer {
     checkFunction('obsCallback', obsCallback);
     checkFunction('actCallback', actCallback);
     this.host = options.host ?? DEFAULT_BIND_HOST;
-    const transport = options.transport ?? new ZmqTransport();
+    const transport = transportFor('server', options);
     this.rpc = new RpcServer(transport, {
       ...(options.limits ? { limits: options.limits } : {}),
       ...(options.encode ? { encode: options.encode } : {}),
@@ -221,7 +221,7 @@ export class ActionClient {
     if (this.config.broadcastPort === 0) {
       throw new InvalidArgumentError('broadcastPort', "a client needs the server's stream port");
     }
-    this.transport = options.transport ?? new ZmqTransport();
+    this.transport = transportFor('client', options);
     this.rpc = new RpcClient(
       this.transport,
       { host, port: this.config.portNumber },
@@ -370,6 +370,19 @@ export class ActionClient {
   /** Connection status of the request side. */
   get status(): ConnectionStatus {
     return this.rpc.status;
+  }
+
+  /**
+   * Connection status of the observation stream (`undefined` before {@link registerObsCallback}). `'unauthorized'`:
+   * the server refused this client's security and no observation arrives; {@link streamAuthFailure} says why.
+   */
+  get streamStatus(): ConnectionStatus | undefined {
+    return this.subscriber?.status;
+  }
+
+  /** Why the server refused the stream connection, while {@link streamStatus} is `'unauthorized'`. */
+  get streamAuthFailure(): AuthenticationError | undefined {
+    return this.subscriber?.authFailure;
   }
 
   /** Closes the client and its stream; waiting calls reject with a {@link ClosedError}. Safe to call twice. */

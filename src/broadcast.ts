@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { DecodeLimits, EncodeOptions, Frame } from './codec.js';
-import { ClosedError, InvalidArgumentError } from './errors.js';
+import { type AuthenticationError, ClosedError, InvalidArgumentError } from './errors.js';
 import { DEFAULT_SUBSCRIBER_QUEUE } from './options.js';
 import { decodeEnvelope, encodePublish } from './protocol.js';
 import type { Address, ConnectionStatus, PublishSocket, SubscribeSocket, Transport } from './transport.js';
@@ -188,9 +188,15 @@ export class Subscriber<T = unknown> {
     });
   }
 
-  /** Connection status. */
+  /** Connection status. `'unauthorized'`: the publisher refused this subscriber's security; see {@link authFailure}. */
   get status(): ConnectionStatus {
     return this.closed ? 'closed' : this.socket.status;
+  }
+
+  /** Why the publisher refused this subscriber's security (nothing arrives meanwhile), while {@link status} is
+   * `'unauthorized'`. */
+  get authFailure(): AuthenticationError | undefined {
+    return this.closed ? undefined : this.socket.authFailure;
   }
 
   /** Counters. */

@@ -10,11 +10,14 @@
  *
  * @module
  */
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ActionClient, ActionServer } from './action.js';
 import { ActionConfig } from './action-config.js';
 import { EdgeMLError } from './errors.js';
 import { DEFAULT_BIND_HOST, DEFAULT_CONNECT_TIMEOUT_MS } from './options.js';
+import { writeKeyFiles } from './security.js';
 import { LatencyRecorder } from './stats.js';
 import { Tensor } from './tensor.js';
 
@@ -219,8 +222,60 @@ async function exampleClient(values: Record<string, string | boolean | undefined
   return steps > 0 && errors === 0 ? 0 : 1;
 }
 
+/** Writes a new CURVE key pair as `DIR/NAME.key` and `DIR/NAME.key_secret` (docs/security.md). */
+async function keygen(values: Record<string, string | boolean | undefined>): Promise<number> {
+  const dir = resolve(typeof values.out === 'string' ? values.out : '.');
+  const name = typeof values.name === 'string' ? values.name : 'edgeml';
+  if (name.length === 0 || /[/\\]/.test(name) || name === '.' || name === '..') {
+    throw new UsageError('--name must be a file name without directories');
+  }
+  const base = join(dir, name);
+  let publicKey: string;
+  try {
+    await mkdir(dir, { recursive: true });
+    ({ publicKey } = await writeKeyFiles(base, undefined, { overwrite: values.force === true }));
+  } catch (e) {
+    err(`edgeml keygen: ${(e as Error).message}${values.force ? '' : ' (--force replaces existing files)'}`);
+    return 1;
+  }
+  out(`public key: ${publicKey}`);
+  out(`wrote ${base}.key (public key: give it to clients, or list it in a server's allowedClients)`);
+  out(`wrote ${base}.key_secret (key pair, mode 0600: keep it on this machine)`);
+  return 0;
+}
+
 /** The subcommands. Add one by adding an entry. */
 const COMMANDS: Record<string, Command> = {
+  keygen: {
+    summary: 'write a CURVE key pair: NAME.key (public, to share) and NAME.key_secret (keep secret)',
+    usage: [
+      'edgeml keygen [--out DIR] [--name NAME] [--force]',
+      '',
+      '  --out    directory to write to (default: the current directory; created when missing)',
+      '  --name   file name without extension (default edgeml)',
+      '  --force  replace existing key files (by default they are kept and keygen fails)',
+      '',
+      "Servers take the .key_secret file as security.keyPair; clients take the server's .key file as",
+      'security.serverPublicKey, and a server lists client .key files in security.allowedClients.',
+    ].join('\n'),
+    async run(args) {
+      const { values } = parseArgs({
+        args,
+        strict: true,
+        options: {
+          out: { type: 'string' },
+          name: { type: 'string' },
+          force: { type: 'boolean' },
+          help: { type: 'boolean', short: 'h' },
+        },
+      });
+      if (values.help) {
+        out(this.usage);
+        return 0;
+      }
+      return keygen(values);
+    },
+  },
   example: {
     summary: "run the seed's action-mode example (a streaming server, or a client against it)",
     usage: [

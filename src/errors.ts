@@ -19,7 +19,8 @@ export type ErrorCode =
   | 'EDGEML_LIMIT'
   | 'EDGEML_ABORTED'
   | 'EDGEML_NOT_FOUND'
-  | 'EDGEML_INVALID_ARGUMENT';
+  | 'EDGEML_INVALID_ARGUMENT'
+  | 'EDGEML_AUTH';
 
 /** Options accepted by every edgeml error constructor. */
 export interface EdgeMLErrorOptions {
@@ -144,6 +145,19 @@ export class NotFoundError extends EdgeMLError {
   }
   override get name(): string {
     return 'NotFoundError';
+  }
+}
+
+/**
+ * The peer refused this connection's security: a client key the server does not allow, a wrong server public key,
+ * or CURVE security on one side only. The message says which and what to change. See docs/security.md.
+ */
+export class AuthenticationError extends EdgeMLError {
+  constructor(message: string, options?: EdgeMLErrorOptions) {
+    super(message, 'EDGEML_AUTH', options);
+  }
+  override get name(): string {
+    return 'AuthenticationError';
   }
 }
 

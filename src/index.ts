@@ -63,6 +63,7 @@ export {
 } from './env.js';
 export {
   AbortError,
+  AuthenticationError,
   ClosedError,
   ConfigMismatchError,
   EdgeMLError,
@@ -108,6 +109,19 @@ export {
   type RpcServerOptions,
   type RpcServerStats,
 } from './rpc.js';
+export {
+  type ClientSecurity,
+  generateKeyPair,
+  isZ85Key,
+  type KeyPair,
+  type KeySource,
+  type PublicKeySource,
+  publicKeyOf,
+  readKeyFile,
+  type ServerSecurity,
+  type WriteKeyFilesOptions,
+  writeKeyFiles,
+} from './security.js';
 export type { LatencySummary } from './stats.js';
 export {
   DataTable,
@@ -159,4 +173,4 @@ export type {
   Transport,
 } from './transport.js';
 export { InprocTransport } from './transport-inproc.js';
-export { ZmqTransport } from './transport-zmq.js';
+export { ZmqTransport, type ZmqTransportOptions } from './transport-zmq.js';

@@ -10,8 +10,9 @@ import type { DecodeLimits, EncodeOptions } from './codec.js';
 import { InvalidArgumentError, NotFoundError } from './errors.js';
 import { DEFAULT_BIND_HOST } from './options.js';
 import { type CallOptions, RpcClient, RpcServer, type RpcServerStats } from './rpc.js';
+import type { ClientSecurity, ServerSecurity } from './security.js';
 import type { ConnectionStatus, Transport } from './transport.js';
-import { ZmqTransport } from './transport-zmq.js';
+import { transportFor } from './transport-zmq.js';
 
 /** An inference handler: gets the payload a client sent, returns (or resolves to) the result. */
 export type InferenceHandler = (payload: unknown) => unknown;
@@ -42,6 +43,9 @@ export interface InferenceServerOptions {
   host?: string;
   /** Transport; @default a {@link ZmqTransport} */
   transport?: Transport;
+  /** CURVE security: the server's key pair and, optionally, the client keys it accepts (docs/security.md). Not
+   * together with `transport`. @default none (plain TCP) */
+  security?: ServerSecurity;
   /** Limits on incoming messages. */
   limits?: DecodeLimits;
   /** Encoding options for results. */
@@ -88,7 +92,7 @@ export class InferenceServer {
     }
     this.requestedPort = opts.port;
     this.host = opts.host ?? DEFAULT_BIND_HOST;
-    this.rpc = new RpcServer(opts.transport ?? new ZmqTransport(), {
+    this.rpc = new RpcServer(transportFor('server', opts), {
       ...(opts.limits ? { limits: opts.limits } : {}),
       ...(opts.encode ? { encode: opts.encode } : {}),
       ...(opts.maxInFlightPerClient !== undefined ? { maxInFlightPerClient: opts.maxInFlightPerClient } : {}),
@@ -169,6 +173,9 @@ export interface InferenceClientOptions {
   timeoutMs?: number;
   /** Transport; @default a {@link ZmqTransport} */
   transport?: Transport;
+  /** CURVE security: the server's public key and, optionally, this client's key pair (docs/security.md). Not
+   * together with `transport`. @default none (plain TCP) */
+  security?: ClientSecurity;
   /** Limits on replies. */
   limits?: DecodeLimits;
   /** Encoding options for payloads. */
@@ -197,7 +204,7 @@ export class InferenceClient {
       throw new InvalidArgumentError('port', `must be an integer in 1..65535, got ${String(port)}`);
     }
     this.rpc = new RpcClient(
-      options.transport ?? new ZmqTransport(),
+      transportFor('client', options),
       { host, port },
       {
         ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
@@ -211,7 +218,8 @@ export class InferenceClient {
   /**
    * Calls interface `name` with `payload` and resolves with its result.
    * @throws {@link NotFoundError} for an unknown interface (the message lists the available ones),
-   * {@link RemoteError} when the handler threw, {@link TimeoutError} at the deadline, {@link AbortError} on abort.
+   * {@link RemoteError} when the handler threw, {@link TimeoutError} at the deadline, {@link AbortError} on abort,
+   * {@link AuthenticationError} when the server refuses this client's security.
    */
   async call<T = unknown>(name: string, payload?: unknown, options?: CallOptions): Promise<T> {
     checkName(name);

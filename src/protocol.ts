@@ -8,6 +8,7 @@
 import { type DecodeLimits, decodeMessage, type EncodeOptions, encodeEnvelope, type Frame } from './codec.js';
 import {
   AbortError,
+  AuthenticationError,
   ClosedError,
   ConfigMismatchError,
   EdgeMLError,
@@ -275,6 +276,8 @@ export function errorFromWire(w: WireError): EdgeMLError {
       return new AbortError(w.message);
     case 'EDGEML_NOT_FOUND':
       return new NotFoundError(w.message);
+    case 'EDGEML_AUTH':
+      return new AuthenticationError(w.message);
     case 'EDGEML_INVALID_ARGUMENT': {
       const field = w.fields?.[0];
       if (field !== undefined) {

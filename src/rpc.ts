@@ -5,7 +5,15 @@
  * @module
  */
 import type { DecodeLimits, EncodeOptions, Frame } from './codec.js';
-import { AbortError, ClosedError, EdgeMLError, InvalidArgumentError, LimitError, TimeoutError } from './errors.js';
+import {
+  AbortError,
+  AuthenticationError,
+  ClosedError,
+  EdgeMLError,
+  InvalidArgumentError,
+  LimitError,
+  TimeoutError,
+} from './errors.js';
 import { DEFAULT_MAX_IN_FLIGHT_PER_CLIENT, DEFAULT_MAX_PENDING_CALLS, DEFAULT_TIMEOUT_MS } from './options.js';
 import { decodeEnvelope, encodeError, encodeReply, encodeRequest, errorFromWire, peekRequestId } from './protocol.js';
 import { LatencyRecorder } from './stats.js';
@@ -245,6 +253,10 @@ export class RpcServer {
   }
 }
 
+/** Added to the timeout message of a CURVE client that is not connected: libzmq reports some refusals as silence. */
+const CURVE_HINT =
+  '; CURVE is on: a wrong server public key or a client key the server does not allow may be the cause';
+
 /** Options of an {@link RpcClient}. */
 export interface RpcClientOptions {
   /** Default per-call deadline in ms. @default {@link DEFAULT_TIMEOUT_MS} */
@@ -286,8 +298,24 @@ export class RpcClient {
     this.socket = transport.connectRequest(address, (frames) => this.onReply(frames), {
       ...(options.limits?.maxMessageBytes !== undefined ? { maxMessageBytes: options.limits.maxMessageBytes } : {}),
       ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
-      ...(options.onStatus ? { onStatus: options.onStatus } : {}),
+      onStatus: (status) => {
+        if (status === 'unauthorized') this.failAll(this.authError());
+        options.onStatus?.(status);
+      },
     });
+  }
+
+  /** The error calls get while the server refuses this client's security. */
+  private authError(): AuthenticationError {
+    const failure = this.socket?.authFailure;
+    const where = `${this.address.host}:${this.address.port}`;
+    return failure
+      ? new AuthenticationError(failure.message, { cause: failure })
+      : new AuthenticationError(`the server at ${where} refused this client's security`);
+  }
+
+  private failAll(error: unknown): void {
+    for (const id of [...this.pending.keys()]) this.settle(id, error);
   }
 
   /** Connection status of the underlying socket. */
@@ -297,10 +325,12 @@ export class RpcClient {
 
   /**
    * Calls `method` on the server. Rejects with {@link TimeoutError} at the deadline (the request is then never sent
-   * late, and a late reply is dropped), {@link AbortError} when `signal` aborts, the server's error otherwise.
+   * late, and a late reply is dropped), {@link AbortError} when `signal` aborts, {@link AuthenticationError} as soon
+   * as the server refuses this client's security (and at once while it does), the server's error otherwise.
    */
   call(method: string, name: string | undefined, payload: unknown, options: CallOptions = {}): Promise<unknown> {
     if (this.closed) return Promise.reject(new ClosedError('client is closed'));
+    if (this.socket.status === 'unauthorized') return Promise.reject(this.authError());
     const max = this.options.maxPendingCalls ?? DEFAULT_MAX_PENDING_CALLS;
     if (this.pending.size >= max) return Promise.reject(new LimitError(`more than ${max} calls waiting for replies`));
     const timeoutMs = options.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -327,7 +357,8 @@ export class RpcClient {
           this.settle(
             id,
             new TimeoutError(
-              `${what} timed out after ${timeoutMs} ms (server ${this.address.host}:${this.address.port} ${this.socket.status})`,
+              `${what} timed out after ${timeoutMs} ms (server ${this.address.host}:${this.address.port} ` +
+                `${this.socket.status}${this.socket.secure && this.socket.status !== 'connected' ? CURVE_HINT : ''})`,
               timeoutMs,
             ),
           );

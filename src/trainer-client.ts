@@ -9,6 +9,7 @@ import { Subscriber, type SubscriberStats } from './broadcast.js';
 import type { DecodeLimits, EncodeOptions } from './codec.js';
 import {
   AbortError,
+  type AuthenticationError,
   ClosedError,
   InvalidArgumentError,
   LimitError,
@@ -19,11 +20,12 @@ import {
 import { handshake } from './handshake.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, DEFAULT_WEIGHTS_QUEUE } from './options.js';
 import { type CallOptions, RpcClient } from './rpc.js';
+import type { ClientSecurity } from './security.js';
 import type { WaitOptions } from './tables.js';
 import { M_REQUEST, M_TRAIN, TRAINER_MODE, WEIGHTS_TOPIC, type WeightsMessage } from './trainer.js';
 import { RateLimiter, TrainerConfig, type TrainerConfigOptions } from './trainer-config.js';
 import type { ConnectionStatus, Transport } from './transport.js';
-import { ZmqTransport } from './transport-zmq.js';
+import { transportFor } from './transport-zmq.js';
 
 /** Gets each new weights (the newest, when it falls behind) and their version. May be async: the next weights wait
  * for it to finish. */
@@ -37,6 +39,9 @@ export interface TrainerClientOptions {
   callTimeoutMs?: number;
   /** Transport. @default a {@link ZmqTransport} */
   transport?: Transport;
+  /** CURVE security of both connections (requests and weights): the trainer's public key and, optionally, this
+   * client's key pair (docs/security.md). Not together with `transport`. @default none (plain TCP) */
+  security?: ClientSecurity;
   /** Limits on replies and weights. */
   limits?: DecodeLimits;
   /** Encoding options of payloads. */
@@ -109,7 +114,7 @@ export class TrainerClient<W = unknown> {
     if (cfg.broadcastPort === 0) {
       throw new InvalidArgumentError('broadcastPort', "a client needs the server's actual port");
     }
-    const transport = options.transport ?? new ZmqTransport();
+    const transport = transportFor('client', options);
     const rpc = new RpcClient(
       transport,
       { host, port: cfg.portNumber },
@@ -310,6 +315,20 @@ export class TrainerClient<W = unknown> {
   /** Connection status of the request/reply connection. */
   get status(): ConnectionStatus {
     return this.closed ? 'closed' : this.rpc.status;
+  }
+
+  /**
+   * Connection status of the weights subscription (`undefined` before the first weights registration or wait).
+   * `'unauthorized'`: the trainer refused this client's security and no weights arrive; {@link weightsAuthFailure}
+   * says why.
+   */
+  get weightsStatus(): ConnectionStatus | undefined {
+    return this.closed ? 'closed' : this.subscriber?.status;
+  }
+
+  /** Why the trainer refused the weights connection, while {@link weightsStatus} is `'unauthorized'`. */
+  get weightsAuthFailure(): AuthenticationError | undefined {
+    return this.subscriber?.authFailure;
   }
 
   /** Stops the client: calls still waiting and weights waits reject with a `ClosedError`; no more weights arrive. */

@@ -18,10 +18,11 @@ import {
 } from './options.js';
 import { type FileLimits, loadTrainerData, saveTrainerData } from './persist.js';
 import { type RequestContext, RpcServer, type RpcServerStats } from './rpc.js';
+import type { ServerSecurity } from './security.js';
 import { type SampleOptions, Table, type TableStats, type WaitOptions } from './tables.js';
 import { TrainerConfig, type TrainerConfigOptions } from './trainer-config.js';
 import type { Transport } from './transport.js';
-import { ZmqTransport } from './transport-zmq.js';
+import { transportFor } from './transport-zmq.js';
 
 /** Mode name sent in the handshake. */
 export const TRAINER_MODE = 'trainer';
@@ -49,6 +50,9 @@ export interface TrainerServerOptions {
   host?: string;
   /** Transport. @default a {@link ZmqTransport} */
   transport?: Transport;
+  /** CURVE security of both ports (requests and weights broadcast): the server's key pair and, optionally, the client
+   * keys it accepts (docs/security.md). Not together with `transport`. @default none (plain TCP) */
+  security?: ServerSecurity;
   /** Limits on incoming messages. */
   limits?: DecodeLimits;
   /** Encoding options of replies and weights. */
@@ -152,7 +156,7 @@ export class TrainerServer {
     }
     for (const t of this.config.dataTable) this.tables.set(t.name, new Table(t));
     this.host = options.host ?? DEFAULT_BIND_HOST;
-    const transport = options.transport ?? new ZmqTransport();
+    const transport = transportFor('server', options);
     this.rpc = new RpcServer(transport, {
       ...(options.limits ? { limits: options.limits } : {}),
       ...(options.encode ? { encode: options.encode } : {}),

@@ -10,12 +10,18 @@
  * Sockets are closed without unbinding (unbinding a ROUTER just after a peer disconnects can abort the process in
  * libzmq 4.3.5), and binds retry while a just-closed port is still held.
  *
+ * Security: a transport created with `server` security makes every socket it binds a CURVE server (with a ZAP domain
+ * restricting clients when `allowedClients` is given); one created with `client` security makes every socket it
+ * connects a CURVE client. A client socket watches its handshakes and reports a refusal as status `'unauthorized'`
+ * with an {@link AuthenticationError}; libzmq gives up on a connection after such a refusal, so the socket retries
+ * by itself, with backoff, in case the keys are fixed on the other side. See docs/security.md.
+ *
  * @module
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import * as zmq from 'zeromq';
 import type { Frame } from './codec.js';
-import { EdgeMLError } from './errors.js';
+import { EdgeMLError, InvalidArgumentError } from './errors.js';
 import {
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_MAX_MESSAGE_BYTES,
@@ -24,6 +30,14 @@ import {
   DEFAULT_RECONNECT_MAX_MS,
   DEFAULT_RECONNECT_MS,
 } from './options.js';
+import {
+  type ClientSecurity,
+  type ResolvedClientSecurity,
+  type ResolvedServerSecurity,
+  resolveClientSecurity,
+  resolveServerSecurity,
+  type ServerSecurity,
+} from './security.js';
 import type {
   Address,
   ClientHandlers,
@@ -36,6 +50,8 @@ import type {
   SubscribeSocket,
   Transport,
 } from './transport.js';
+import { zapHandler } from './zap-handler.js';
+import { ClientLink } from './zmq-client-link.js';
 import { Backoff, PublishFlow, SendQueue } from './zmq-send-queue.js';
 
 /** How long a bind keeps retrying while the port is still held by a socket that was just closed. */
@@ -115,19 +131,12 @@ async function receiveLoop(socket: zmq.Readable & zmq.Socket, onMessage: (msg: B
   }
 }
 
-/** Tracks a client socket's connection status from the socket's monitor events. */
-function watchStatus(socket: zmq.Socket, set: (s: ConnectionStatus) => void): void {
-  const events = socket.events;
-  events.on('handshake', () => set('connected'));
-  events.on('disconnect', () => set('disconnected'));
-  events.on('connect:retry', () => set('reconnecting'));
-}
-
 class ZmqReplySocket implements ReplySocket {
   private readonly queue: SendQueue;
   constructor(
     private readonly socket: zmq.Router,
     readonly port: number,
+    private readonly release: () => void,
   ) {
     this.queue = new SendQueue(socket);
   }
@@ -137,32 +146,29 @@ class ZmqReplySocket implements ReplySocket {
   async close(): Promise<void> {
     this.queue.close();
     this.socket.close();
+    this.release();
   }
 }
 
-class ZmqRequestSocket implements RequestSocket {
+class ZmqRequestSocket extends ClientLink implements RequestSocket {
   private readonly queue: SendQueue;
-  status: ConnectionStatus = 'reconnecting';
   constructor(
-    private readonly socket: zmq.Dealer,
-    private readonly onStatus: ((s: ConnectionStatus) => void) | undefined,
+    private readonly dealer: zmq.Dealer,
+    endpoint: string,
+    security: ResolvedClientSecurity | undefined,
+    onStatus: ((s: ConnectionStatus) => void) | undefined,
   ) {
-    this.queue = new SendQueue(socket, new Backoff(CLIENT_SEND_RETRY_MAX_MS));
-    watchStatus(socket, (s) => {
-      if (this.status === 'closed' || this.status === s) return;
-      this.status = s;
-      onStatus?.(s);
-    });
+    super(dealer, endpoint, security, onStatus);
+    this.queue = new SendQueue(dealer, new Backoff(CLIENT_SEND_RETRY_MAX_MS));
   }
   send(frames: Frame[], isStale?: () => boolean): void {
     this.queue.push(frames, isStale);
   }
-  close(): void {
+  override close(): void {
     if (this.status === 'closed') return;
-    this.status = 'closed';
     this.queue.close();
-    this.socket.close();
-    this.onStatus?.('closed');
+    this.dealer.close();
+    super.close();
   }
 }
 
@@ -171,6 +177,7 @@ class ZmqPublishSocket implements PublishSocket {
   constructor(
     private readonly socket: zmq.XPublisher,
     readonly port: number,
+    private readonly release: () => void,
   ) {
     this.queue = new SendQueue(socket, new PublishFlow(socket), DEFAULT_PUBLISH_QUEUE_BYTES);
   }
@@ -180,47 +187,109 @@ class ZmqPublishSocket implements PublishSocket {
   async close(): Promise<void> {
     this.queue.close();
     this.socket.close();
+    this.release();
   }
 }
 
-class ZmqSubscribeSocket implements SubscribeSocket {
-  status: ConnectionStatus = 'reconnecting';
+class ZmqSubscribeSocket extends ClientLink implements SubscribeSocket {
   constructor(
-    private readonly socket: zmq.Subscriber,
-    private readonly onStatus: ((s: ConnectionStatus) => void) | undefined,
+    private readonly subscriber: zmq.Subscriber,
+    endpoint: string,
+    security: ResolvedClientSecurity | undefined,
+    onStatus: ((s: ConnectionStatus) => void) | undefined,
   ) {
-    watchStatus(socket, (s) => {
-      if (this.status === 'closed' || this.status === s) return;
-      this.status = s;
-      onStatus?.(s);
-    });
+    super(subscriber, endpoint, security, onStatus);
   }
-  close(): void {
+  override close(): void {
     if (this.status === 'closed') return;
-    this.status = 'closed';
-    this.socket.close();
-    this.onStatus?.('closed');
+    this.subscriber.close();
+    super.close();
   }
 }
 
-/** The ZeroMQ transport over TCP. The default transport of every edgeml server and client. */
+/** Options of a {@link ZmqTransport}. Without any, connections are plain TCP (no authentication, no encryption). */
+export interface ZmqTransportOptions {
+  /** Makes every socket this transport binds a CURVE server (servers: `InferenceServer`, `ActionServer`, ...). */
+  server?: ServerSecurity;
+  /** Makes every socket this transport connects a CURVE client of a server with that public key. */
+  client?: ClientSecurity;
+}
+
+/**
+ * The ZeroMQ transport over TCP. The default transport of every edgeml server and client.
+ *
+ * @example
+ * ```ts
+ * const serverSide = new ZmqTransport({ server: { keyPair: 'server.key_secret', allowedClients: ['robot1.key'] } });
+ * const clientSide = new ZmqTransport({ client: { serverPublicKey: 'server.key', keyPair: 'robot1.key_secret' } });
+ * ```
+ */
 export class ZmqTransport implements Transport {
+  private readonly server: ResolvedServerSecurity | undefined;
+  private readonly client: ResolvedClientSecurity | undefined;
+
+  /**
+   * Resolves the keys at once (key files are read synchronously).
+   * @throws {@link InvalidArgumentError} naming the field of a missing, unreadable or invalid key
+   */
+  constructor(options: ZmqTransportOptions = {}) {
+    this.server = options.server === undefined ? undefined : resolveServerSecurity(options.server, 'server');
+    this.client = options.client === undefined ? undefined : resolveClientSecurity(options.client, 'client');
+  }
+
+  /** The public key the client sockets of this transport present (give it to the server's `allowedClients`). */
+  get clientPublicKey(): string | undefined {
+    return this.client?.keyPair.publicKey;
+  }
+
+  /** Socket options of a bound socket, and the function that releases its ZAP domain once the socket is closed. */
+  private async serverOptions(): Promise<{ options: Partial<zmq.Router>; release: () => void }> {
+    const sec = this.server;
+    if (!sec) return { options: {}, release: () => undefined };
+    const options = { curveServer: true, curveSecretKey: sec.keyPair.secretKey };
+    if (sec.allowedClients === undefined) return { options, release: () => undefined };
+    const domain = await zapHandler.register(sec.allowedClients);
+    return {
+      options: { ...options, zapDomain: domain, zapEnforceDomain: true },
+      release: () => zapHandler.unregister(domain),
+    };
+  }
+
+  private clientOptions(): Partial<zmq.Dealer> {
+    const sec = this.client;
+    if (!sec) return {};
+    return {
+      curveServerKey: sec.serverPublicKey,
+      curvePublicKey: sec.keyPair.publicKey,
+      curveSecretKey: sec.keyPair.secretKey,
+    };
+  }
+
   async bindReply(
     address: Address,
     onRequest: (peer: PeerId, frames: Frame[]) => void,
     options?: SocketOptions,
   ): Promise<ReplySocket> {
-    const socket = new zmq.Router({
-      ...commonOptions(options),
-      sendHighWaterMark: 10_000,
-      receiveHighWaterMark: 10_000,
-    });
-    const port = await bindWithRetry(socket, address);
+    const security = await this.serverOptions();
+    let socket: zmq.Router;
+    let port: number;
+    try {
+      socket = new zmq.Router({
+        ...commonOptions(options),
+        ...security.options,
+        sendHighWaterMark: 10_000,
+        receiveHighWaterMark: 10_000,
+      });
+      port = await bindWithRetry(socket, address);
+    } catch (e) {
+      security.release();
+      throw e;
+    }
     receiveAfterBind(socket, (msg) => {
       const [peer, ...frames] = msg;
       if (peer !== undefined) onRequest(peer, frames);
     });
-    return new ZmqReplySocket(socket, port);
+    return new ZmqReplySocket(socket, port, security.release);
   }
 
   connectRequest(
@@ -230,6 +299,7 @@ export class ZmqTransport implements Transport {
   ): RequestSocket {
     const socket = new zmq.Dealer({
       ...commonOptions(options),
+      ...this.clientOptions(),
       immediate: true,
       sendTimeout: 0,
       reconnectInterval: DEFAULT_RECONNECT_MS,
@@ -237,8 +307,9 @@ export class ZmqTransport implements Transport {
       sendHighWaterMark: 10_000,
       receiveHighWaterMark: 10_000,
     });
-    const wrapped = new ZmqRequestSocket(socket, options?.onStatus);
-    socket.connect(tcp(address));
+    const endpoint = tcp(address);
+    const wrapped = new ZmqRequestSocket(socket, endpoint, this.client, options?.onStatus);
+    socket.connect(endpoint);
     void receiveLoop(socket, onReply);
     return wrapped;
   }
@@ -248,21 +319,30 @@ export class ZmqTransport implements Transport {
     onSubscribe?: (topic: string) => void,
     options?: SocketOptions,
   ): Promise<PublishSocket> {
-    const socket = new zmq.XPublisher({
-      ...commonOptions(options),
-      sendHighWaterMark: DEFAULT_PUBLISH_HWM,
-      noDrop: true,
-      // Fail at once when a subscriber is full ({@link PublishFlow} waits with backoff); with the default (no
-      // timeout) zeromq.js would wait for a writable event that a full XPUB never signals.
-      sendTimeout: 0,
-    });
-    socket.verbosity = 'allSubs';
-    const port = await bindWithRetry(socket, address);
+    const security = await this.serverOptions();
+    let socket: zmq.XPublisher;
+    let port: number;
+    try {
+      socket = new zmq.XPublisher({
+        ...commonOptions(options),
+        ...security.options,
+        sendHighWaterMark: DEFAULT_PUBLISH_HWM,
+        noDrop: true,
+        // Fail at once when a subscriber is full ({@link PublishFlow} waits with backoff); with the default (no
+        // timeout) zeromq.js would wait for a writable event that a full XPUB never signals.
+        sendTimeout: 0,
+      });
+      socket.verbosity = 'allSubs';
+      port = await bindWithRetry(socket, address);
+    } catch (e) {
+      security.release();
+      throw e;
+    }
     receiveAfterBind(socket, (msg) => {
       const sub = msg[0];
       if (sub !== undefined && sub.length >= 1 && sub[0] === 1) onSubscribe?.(sub.subarray(1).toString('utf8'));
     });
-    return new ZmqPublishSocket(socket, port);
+    return new ZmqPublishSocket(socket, port, security.release);
   }
 
   connectSubscribe(
@@ -273,16 +353,41 @@ export class ZmqTransport implements Transport {
   ): SubscribeSocket {
     const socket = new zmq.Subscriber({
       ...commonOptions(options),
+      ...this.clientOptions(),
       reconnectInterval: DEFAULT_RECONNECT_MS,
       reconnectMaxInterval: DEFAULT_RECONNECT_MAX_MS,
     });
     for (const t of topics) socket.subscribe(t);
-    const wrapped = new ZmqSubscribeSocket(socket, options?.onStatus);
-    socket.connect(tcp(address));
+    const endpoint = tcp(address);
+    const wrapped = new ZmqSubscribeSocket(socket, endpoint, this.client, options?.onStatus);
+    socket.connect(endpoint);
     void receiveLoop(socket, (msg) => {
       const [topic, ...frames] = msg;
       if (topic !== undefined) onMessage(topic.toString('utf8'), frames);
     });
     return wrapped;
   }
+}
+
+/**
+ * The transport a server's or client's options ask for: their `transport` when given, otherwise a
+ * {@link ZmqTransport} with their `security` on that `side` (a CURVE server or client; plain TCP without security).
+ * @throws {@link InvalidArgumentError} when both `transport` and `security` are given, or naming an invalid key
+ */
+export function transportFor<S extends 'server' | 'client'>(
+  side: S,
+  options: {
+    transport?: Transport | undefined;
+    security?: (S extends 'server' ? ServerSecurity : ClientSecurity) | undefined;
+  },
+): Transport {
+  const { transport, security } = options;
+  if (transport !== undefined && security !== undefined) {
+    throw new InvalidArgumentError('security', 'give either transport or security, not both (a ZmqTransport takes it)');
+  }
+  if (transport) return transport;
+  if (security === undefined) return new ZmqTransport();
+  return side === 'server'
+    ? new ZmqTransport({ server: resolveServerSecurity(security as ServerSecurity, 'security') })
+    : new ZmqTransport({ client: resolveClientSecurity(security as ClientSecurity, 'security') });
 }

@@ -8,6 +8,7 @@
  * @module
  */
 import type { Frame } from './codec.js';
+import type { AuthenticationError } from './errors.js';
 
 /** Where a server listens or a client connects. `port` 0 asks the system for a free port when binding. */
 export interface Address {
@@ -18,8 +19,13 @@ export interface Address {
 /** Opaque identity of a connected request peer, as seen by a reply socket. */
 export type PeerId = Uint8Array;
 
-/** Connection status of a client-side socket. */
-export type ConnectionStatus = 'connected' | 'disconnected' | 'reconnecting' | 'closed';
+/**
+ * Connection status of a client-side socket. `'unauthorized'`: the server refused the connection's security (a
+ * client key it does not allow, a wrong server key, CURVE on one side only; the socket's `authFailure` says which).
+ * The socket goes on retrying in the background, since keys may be fixed on the server, and becomes `'connected'`
+ * once a handshake succeeds; until then it stays `'unauthorized'`.
+ */
+export type ConnectionStatus = 'connected' | 'disconnected' | 'reconnecting' | 'unauthorized' | 'closed';
 
 /** Options common to every socket a transport opens. */
 export interface SocketOptions {
@@ -48,6 +54,10 @@ export interface RequestSocket {
   send(frames: Frame[], isStale?: () => boolean): void;
   /** Current connection status. */
   readonly status: ConnectionStatus;
+  /** Why the server refused the connection, while `status` is `'unauthorized'`. */
+  readonly authFailure?: AuthenticationError | undefined;
+  /** True when the connection is authenticated and encrypted (CURVE). */
+  readonly secure?: boolean;
   /** Closes the socket; queued messages are dropped. */
   close(): void;
 }
@@ -66,6 +76,10 @@ export interface PublishSocket {
 export interface SubscribeSocket {
   /** Current connection status. */
   readonly status: ConnectionStatus;
+  /** Why the publisher refused the connection, while `status` is `'unauthorized'`. */
+  readonly authFailure?: AuthenticationError | undefined;
+  /** True when the connection is authenticated and encrypted (CURVE). */
+  readonly secure?: boolean;
   /** Closes the socket. */
   close(): void;
 }
