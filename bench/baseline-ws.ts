@@ -62,6 +62,7 @@ export function decodeJson(text: string): { id: number; payload: unknown } {
 /** JSON-over-WebSocket echo. */
 export class WsJsonTarget implements RoundTripTarget {
   readonly name = 'ws-json';
+  readonly heavy = true;
   private server: WebSocketServer | undefined;
   private socket: WebSocket | undefined;
   private readonly pending = new Map<number, (payload: unknown) => void>();

@@ -18,6 +18,7 @@ const SOCKET_OPTIONS = { linger: 0, maxMessageSize: 1024 * 1024 * 1024 };
 /** Raw zeromq.js DEALER/ROUTER echo. */
 export class RawZmqTarget implements RoundTripTarget {
   readonly name = 'raw-zmq';
+  readonly heavy = false;
   private router: zmq.Router | undefined;
   private dealer: zmq.Dealer | undefined;
   private serving: Promise<void> | undefined;

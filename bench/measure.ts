@@ -13,6 +13,11 @@ export type RoundTrip = () => Promise<void>;
 export interface RoundTripTarget {
   /** Name in the report: `edgeml`, `raw-zmq`, `ws-json`. */
   readonly name: string;
+  /**
+   * A target that allocates so much per call (the JSON baseline builds megabytes of strings) that its garbage would be
+   * collected on the time of whatever runs next. Heavy targets are measured after edgeml and the floor, on their own.
+   */
+  readonly heavy: boolean;
   /** Starts the servers and clients this target needs. */
   open(): Promise<void>;
   /** Whether this target runs `c` (the WebSocket baseline runs only the camera cases). */

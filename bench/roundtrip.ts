@@ -1,6 +1,6 @@
 /**
  * Case set "roundtrip" (issue 2): request/reply echo at concurrency 1 for each payload case, edgeml against the raw
- * zeromq.js floor and the JSON-over-WebSocket alternative, interleaved in one run.
+ * zeromq.js floor interleaved in one run, then the JSON-over-WebSocket alternative (see {@link RoundTripTarget.heavy}).
  *
  * Further case sets of issue 6 (upload mode, concurrency 1/8/64, broadcast, 30 Hz streaming, memory) go beside this
  * one as their own modules returning {@link ResultRow}s, so the report and `--json` stay the same.
@@ -51,6 +51,11 @@ function targetsFor(baselines: readonly BaselineName[]): RoundTripTarget[] {
   return targets;
 }
 
+/** The budget of the heavy baselines: a third of the time (their figures are ratios of 10x and more). */
+function shorter(budget: Budget): Budget {
+  return budget.kind === 'seconds' ? { kind: 'seconds', seconds: budget.seconds / 3 } : budget;
+}
+
 /** Runs the round-trip set and returns one row per target and case. */
 export async function runRoundTrip(options: RoundTripOptions): Promise<ResultRow[]> {
   const targets = targetsFor(options.baselines);
@@ -59,11 +64,16 @@ export async function runRoundTrip(options: RoundTripOptions): Promise<ResultRow
     for (const t of targets) await t.open();
     for (const name of options.cases) {
       const c = makeCase(name);
-      const trips = new Map<string, RoundTrip>();
-      for (const t of targets) if (t.supports(c)) trips.set(t.name, await t.prepare(c));
-      options.progress?.(`${c.name}: ${[...trips.keys()].join(', ')} ...`);
-      const samples = await interleave(trips, options.budget);
-      const summaries = [...samples].map(([target, s]) => summarise(target, s, c.bytes));
+      const summaries: Summary[] = [];
+      // edgeml and the floor first, interleaved; then the heavy baselines, interleaved among themselves.
+      for (const heavy of [false, true]) {
+        const trips = new Map<string, RoundTrip>();
+        for (const t of targets) if (t.heavy === heavy && t.supports(c)) trips.set(t.name, await t.prepare(c));
+        if (trips.size === 0) continue;
+        options.progress?.(`${c.name}: ${[...trips.keys()].join(', ')} ...`);
+        const samples = await interleave(trips, heavy ? shorter(options.budget) : options.budget);
+        for (const [target, s] of samples) summaries.push(summarise(target, s, c.bytes));
+      }
       const floor = summaries.find((s) => s.target === 'raw-zmq')?.p50;
       for (const s of summaries) {
         const row: ResultRow = { set: 'roundtrip', case: c.name, description: c.description, bytes: c.bytes, ...s };

@@ -13,6 +13,7 @@ const HOST = '127.0.0.1';
 /** edgeml request/reply echo. */
 export class EdgemlTarget implements RoundTripTarget {
   readonly name = 'edgeml';
+  readonly heavy = false;
   private server: InferenceServer | undefined;
   private client: InferenceClient | undefined;
 
