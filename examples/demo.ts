@@ -7,7 +7,18 @@
  * Options: `--seconds N` (per section, default 3), `--clients N` (default 3).
  */
 import { parseArgs } from 'node:util';
-import { InferenceClient, InferenceServer, Tensor } from '../src/index.js';
+import {
+  ActionClient,
+  ActionConfig,
+  ActionServer,
+  CartPole,
+  DataTable,
+  InferenceClient,
+  InferenceServer,
+  Tensor,
+  TrainerClient,
+  TrainerServer,
+} from '../src/index.js';
 
 const HOST = '127.0.0.1';
 const HEIGHT = 480;
@@ -139,9 +150,139 @@ async function inferenceSection(settings: DemoSettings): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Action mode: the edge device serves observations and actions and streams camera frames at 30 Hz; policy clients
+// fetch observations and send actions at 10 Hz while counting the streamed frames.
 
-/** The sections, in order. An action-mode section goes here next to the inference one. */
-const SECTIONS: readonly Section[] = [{ title: 'Inference mode', run: inferenceSection }];
+async function actionSection(settings: DemoSettings): Promise<void> {
+  let moves = 0;
+  const server = new ActionServer(
+    { portNumber: 0, broadcastPort: 0, actionKeys: ['move'], observationKeys: ['cam1', 'state'] },
+    () => ({ cam1: cameraFrame(moves), state: new Tensor('float32', Float32Array.of(moves, 0, 0, 0, 0, 0, 0), [7]) }),
+    (_key, payload) => {
+      moves++;
+      return { applied: payload };
+    },
+    { host: HOST },
+  );
+  await server.start();
+  const config = new ActionConfig(server.config);
+  const frames = [0, 1, 2, 3].map(cameraFrame);
+  let published = 0;
+  const stream = setInterval(() => {
+    server.publishObs({ cam1: frames[published % frames.length], t: performance.now() });
+    published++;
+  }, 1000 / 30);
+  const clients = await Promise.all(Array.from({ length: settings.clients }, () => ActionClient.connect(HOST, config)));
+  try {
+    print([
+      `edge device on ${HOST}:${server.port}, streaming uint8 ${HEIGHT}x${WIDTH}x3 frames at 30 Hz on :${config.broadcastPort}`,
+      `${clients.length} policy clients: obs() + act() at 10 Hz for ${settings.seconds} s, subscribed to the stream ...`,
+    ]);
+    const ages: number[] = [];
+    for (const c of clients) {
+      c.registerObsCallback<{ t: number }>((obs) => {
+        ages.push(performance.now() - obs.t);
+      });
+    }
+    const start = performance.now();
+    const until = start + settings.seconds * 1000;
+    const stepLatencies: number[] = [];
+    await Promise.all(
+      clients.map(async (c) => {
+        for (let tick = start; performance.now() < until; tick += 100) {
+          const t = performance.now();
+          const obs = await c.obs();
+          await c.act('move', { dx: (obs.state as Tensor<'float32'>).data[0]! % 2 });
+          stepLatencies.push(performance.now() - t);
+          const wait = tick + 100 - performance.now();
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        }
+      }),
+    );
+    const elapsed = (performance.now() - start) / 1000;
+    const streamed = clients.map((c) => c.streamStats());
+    const sortedSteps = stepLatencies.sort((a, b) => a - b);
+    const sortedAges = ages.sort((a, b) => a - b);
+    const delivered = streamed.reduce((n, s) => n + (s?.delivered ?? 0), 0);
+    const dropped = streamed.reduce((n, s) => n + (s?.dropped ?? 0), 0);
+    print([
+      `steps        ${sortedSteps.length} obs()+act() pairs, ${moves} actions applied on the device`,
+      `step latency p50 ${percentile(sortedSteps, 0.5).toFixed(2)} ms, p99 ${percentile(sortedSteps, 0.99).toFixed(2)} ms (obs with a camera frame + act)`,
+      `stream       ${published} frames published, ${delivered} delivered to ${clients.length} clients (${(delivered / clients.length / elapsed).toFixed(1)} fps each), ${dropped} dropped`,
+      `stream age   p50 ${percentile(sortedAges, 0.5).toFixed(2)} ms, p99 ${percentile(sortedAges, 0.99).toFixed(2)} ms (publish to callback)`,
+    ]);
+  } finally {
+    clearInterval(stream);
+    for (const c of clients) c.stop();
+    await server.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Trainer mode: actors step CartPole and stream transitions into a data table; the trainer samples it and
+// broadcasts new weights (a float32 tensor) that every actor picks up.
+
+async function trainerSection(settings: DemoSettings): Promise<void> {
+  const table = new DataTable({ name: 'cartpole', size: 5_000 });
+  const server = new TrainerServer({ portNumber: 0, broadcastPort: 0, dataTable: [table] }, () => null, undefined, {
+    host: HOST,
+  });
+  await server.start();
+  const actors = await Promise.all(
+    Array.from({ length: settings.clients }, () => TrainerClient.connect(HOST, server.boundConfig)),
+  );
+  try {
+    print([
+      `trainer on ${HOST}:${server.port}, weights on :${server.broadcastPort}`,
+      `${actors.length} actors stream CartPole transitions for ${settings.seconds} s; the trainer publishes weights every 250 ms ...`,
+    ]);
+    const seen = actors.map(() => 0);
+    actors.forEach((a, i) => {
+      a.registerCallback((_weights, { version }) => {
+        seen[i] = version;
+      });
+    });
+    const until = performance.now() + settings.seconds * 1000;
+    const learner = setInterval(() => {
+      const batch = server.sample('cartpole', 64) ?? [];
+      const w = new Float32Array(8);
+      for (const t of batch) w[(t as { action: number }).action]! += 1 / Math.max(1, batch.length);
+      server.publishWeights({ w: new Tensor('float32', w, [2, 4]) });
+    }, 250);
+    let steps = 0;
+    await Promise.all(
+      actors.map(async (actor, i) => {
+        const env = new CartPole({ seed: i });
+        let observation = env.reset();
+        while (performance.now() < until) {
+          const action = Math.random() < 0.5 ? 0 : 1;
+          const next = env.step(action);
+          await actor.trainStep('cartpole', { observation, action, reward: next.reward, done: next.terminated });
+          steps++;
+          observation = next.terminated || next.truncated ? env.reset() : next.observation;
+        }
+      }),
+    );
+    clearInterval(learner);
+    const stats = server.tableStats('cartpole');
+    print([
+      `train steps  ${steps} (${(steps / settings.seconds).toFixed(0)}/s), table holds ${stats?.size} of ${stats?.capacity}, ${stats?.inserted} inserted`,
+      `weights      version ${server.publishWeights({ final: true })} published; actors last saw ${seen.join(', ')}`,
+    ]);
+  } finally {
+    for (const a of actors) a.stop();
+    await server.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+/** The sections, in order. */
+const SECTIONS: readonly Section[] = [
+  { title: 'Inference mode', run: inferenceSection },
+  { title: 'Action mode', run: actionSection },
+  { title: 'Trainer mode', run: trainerSection },
+];
 
 function settingsFromArgs(): DemoSettings {
   const { values } = parseArgs({

@@ -251,6 +251,12 @@ export class TrainerServer {
     return this.publisher.port ?? this.config.broadcastPort;
   }
 
+  /** The config with the ports actually bound (after {@link start}): what clients connect with when the server was
+   * given port 0. */
+  get boundConfig(): TrainerConfig {
+    return this.config.withPorts(this.port, this.broadcastPort);
+  }
+
   /** Stops serving and releases both ports. Pending {@link waitForSize} calls reject with a `ClosedError`; the
    * tables keep their items (read or save them after stopping). */
   async stop(): Promise<void> {

@@ -162,6 +162,17 @@ describe.each(transports)('trainer flow ($name)', ({ make }) => {
 });
 
 describe('trainer over ZeroMQ', () => {
+  it('boundConfig gives clients the ports a port-0 server actually bound', async () => {
+    const server = await startServer({ dataTable: [new DataTable({ name: 't', size: 2 })] });
+    expect(server.boundConfig.portNumber).toBe(server.port);
+    expect(server.boundConfig.broadcastPort).toBe(server.broadcastPort);
+    expect(server.port).toBeGreaterThan(0);
+    const client = await TrainerClient.connect(HOST, server.boundConfig, { timeoutMs: 5_000 });
+    clients.push(client);
+    await client.trainStep('t', { x: 1 });
+    expect(server.getData('t')).toEqual([{ x: 1 }]);
+  });
+
   it('rejects unknown tables and request types locally (nothing sent) and on the server', async () => {
     const server = await startServer({ dataTable: one, requestTypes: ['stats'] }, () => 'stored');
     const client = await connect(server);
