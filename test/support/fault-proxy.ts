@@ -10,6 +10,8 @@ export type ProxyMode = 'pass' | 'stall' | 'blackhole';
 interface Pair {
   client: net.Socket;
   server: net.Socket;
+  /** Data was discarded in blackhole mode: the byte stream is broken for good. */
+  lost: boolean;
 }
 
 /** A TCP proxy with fault controls. */
@@ -23,6 +25,8 @@ export class FaultProxy {
   /** Bytes forwarded client→server and server→client. */
   bytesUp = 0;
   bytesDown = 0;
+  /** Bytes discarded in blackhole mode. */
+  bytesLost = 0;
 
   constructor(
     private readonly targetHost: string,
@@ -45,11 +49,20 @@ export class FaultProxy {
     return this.pairs.size;
   }
 
-  /** Forwards data normally, after `delayMs` (0: at once). */
+  /**
+   * Forwards data normally, after `delayMs` (0: at once). Connections that lost data in blackhole mode are destroyed
+   * (a TCP stream cannot skip bytes and go on; the peers reconnect), the others resume.
+   */
   pass(delayMs = 0): void {
     this.mode = 'pass';
     this.delayMs = delayMs;
     for (const p of this.pairs) {
+      if (p.lost) {
+        this.pairs.delete(p);
+        p.client.destroy();
+        p.server.destroy();
+        continue;
+      }
       p.client.resume();
       p.server.resume();
     }
@@ -64,7 +77,10 @@ export class FaultProxy {
     }
   }
 
-  /** Reads and discards everything in both directions (a half-open, silent peer). */
+  /**
+   * Reads and discards everything in both directions (a half-open, silent peer), also on connections accepted
+   * meanwhile. Discarded bytes are counted in {@link bytesLost}.
+   */
   blackhole(): void {
     this.mode = 'blackhole';
     for (const p of this.pairs) {
@@ -93,7 +109,7 @@ export class FaultProxy {
   private accept(client: net.Socket): void {
     this.accepted++;
     const server = net.connect(this.targetPort, this.targetHost);
-    const pair: Pair = { client, server };
+    const pair: Pair = { client, server, lost: false };
     this.pairs.add(pair);
     const drop = (): void => {
       this.pairs.delete(pair);
@@ -102,10 +118,10 @@ export class FaultProxy {
     };
     client.on('error', drop).on('close', drop);
     server.on('error', drop).on('close', drop);
-    this.pipe(client, server, (n) => {
+    this.pipe(pair, client, server, (n) => {
       this.bytesUp += n;
     });
-    this.pipe(server, client, (n) => {
+    this.pipe(pair, server, client, (n) => {
       this.bytesDown += n;
     });
     if (this.mode === 'stall') {
@@ -114,9 +130,13 @@ export class FaultProxy {
     }
   }
 
-  private pipe(from: net.Socket, to: net.Socket, count: (n: number) => void): void {
+  private pipe(pair: Pair, from: net.Socket, to: net.Socket, count: (n: number) => void): void {
     from.on('data', (chunk: Buffer) => {
-      if (this.mode === 'blackhole') return;
+      if (this.mode === 'blackhole') {
+        pair.lost = true;
+        this.bytesLost += chunk.length;
+        return;
+      }
       count(chunk.length);
       if (this.delayMs > 0) setTimeout(() => to.writable && to.write(chunk), this.delayMs);
       else if (to.writable) to.write(chunk);
