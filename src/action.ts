@@ -373,6 +373,14 @@ export class ActionClient {
   }
 
   /**
+   * Connection status changes of the request connection from now on, as an async iterator that ends when the client
+   * is closed or `signal` aborts: `for await (const status of client.statusEvents()) console.log(status)`.
+   */
+  statusEvents(signal?: AbortSignal): AsyncGenerator<ConnectionStatus, void, undefined> {
+    return this.rpc.statusEvents(signal);
+  }
+
+  /**
    * Connection status of the observation stream (`undefined` before {@link registerObsCallback}). `'unauthorized'`:
    * the server refused this client's security and no observation arrives; {@link streamAuthFailure} says why.
    */

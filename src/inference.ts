@@ -243,6 +243,14 @@ export class InferenceClient {
     return this.rpc.status;
   }
 
+  /**
+   * Connection status changes of the request connection from now on, as an async iterator that ends when the client
+   * is closed or `signal` aborts: `for await (const status of client.statusEvents()) console.log(status)`.
+   */
+  statusEvents(signal?: AbortSignal): AsyncGenerator<ConnectionStatus, void, undefined> {
+    return this.rpc.statusEvents(signal);
+  }
+
   /** Closes the client; calls still waiting reject with a {@link ClosedError}. */
   close(): void {
     this.rpc.close();

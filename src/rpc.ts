@@ -17,6 +17,7 @@ import {
 import { DEFAULT_MAX_IN_FLIGHT_PER_CLIENT, DEFAULT_MAX_PENDING_CALLS, DEFAULT_TIMEOUT_MS } from './options.js';
 import { decodeEnvelope, encodeError, encodeReply, encodeRequest, errorFromWire, peekRequestId } from './protocol.js';
 import { LatencyRecorder } from './stats.js';
+import { StatusEvents } from './status-events.js';
 import type { Address, ConnectionStatus, PeerId, ReplySocket, RequestSocket, Transport } from './transport.js';
 
 /** Options of a single call. */
@@ -287,6 +288,7 @@ export class RpcClient {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private closed = false;
+  private readonly events = new StatusEvents();
   /** Replies that arrived after their call had settled (timed out or aborted), or that matched no call. */
   lateReplies = 0;
 
@@ -300,6 +302,8 @@ export class RpcClient {
       ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
       onStatus: (status) => {
         if (status === 'unauthorized') this.failAll(this.authError());
+        if (this.closed && status !== 'closed') return;
+        this.events.emit(status);
         options.onStatus?.(status);
       },
     });
@@ -321,6 +325,14 @@ export class RpcClient {
   /** Connection status of the underlying socket. */
   get status(): ConnectionStatus {
     return this.closed ? 'closed' : this.socket.status;
+  }
+
+  /**
+   * Status changes from now on (`connected`, `disconnected`, `reconnecting`, `unauthorized`, finally `closed`), as
+   * an async iterator that ends once the client is closed or `signal` aborts.
+   */
+  statusEvents(signal?: AbortSignal): AsyncGenerator<ConnectionStatus, void, undefined> {
+    return this.events.iterate(signal);
   }
 
   /**
@@ -409,6 +421,8 @@ export class RpcClient {
     for (const id of [...this.pending.keys()])
       this.settle(id, new ClosedError('client closed while the call was waiting'));
     this.socket.close();
+    // The socket reports 'closed' itself; this covers a transport that does not (a second 'closed' is ignored).
+    this.events.emit('closed');
   }
 }
 

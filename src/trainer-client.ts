@@ -318,6 +318,14 @@ export class TrainerClient<W = unknown> {
   }
 
   /**
+   * Connection status changes of the request connection from now on, as an async iterator that ends when the client
+   * is closed or `signal` aborts: `for await (const status of client.statusEvents()) console.log(status)`.
+   */
+  statusEvents(signal?: AbortSignal): AsyncGenerator<ConnectionStatus, void, undefined> {
+    return this.rpc.statusEvents(signal);
+  }
+
+  /**
    * Connection status of the weights subscription (`undefined` before the first weights registration or wait).
    * `'unauthorized'`: the trainer refused this client's security and no weights arrive; {@link weightsAuthFailure}
    * says why.
