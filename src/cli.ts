@@ -1,4 +1,9 @@
 #!/usr/bin/env node
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ActionClient, ActionServer } from './action.js';
+import { ActionConfig } from './action-config.js';
 /**
  * The `edgeml` command. Subcommands live in one table ({@link COMMANDS}); each parses its own arguments with
  * `node:util` `parseArgs` and resolves with an exit code. The process ends by itself once a command has closed its
@@ -10,11 +15,7 @@
  *
  * @module
  */
-import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { ActionClient, ActionServer } from './action.js';
-import { ActionConfig } from './action-config.js';
+import { interfaces, ping, TARGET_USAGE, UsageArgumentError } from './cli-inspect.js';
 import { EdgeMLError } from './errors.js';
 import { DEFAULT_BIND_HOST, DEFAULT_CONNECT_TIMEOUT_MS } from './options.js';
 import { writeKeyFiles } from './security.js';
@@ -64,6 +65,12 @@ function numArg(name: string, value: string | undefined, fallback: number): numb
 
 /** Bad command-line arguments: printed with the command's usage, exit code 2. */
 class UsageError extends Error {}
+
+function helpOr(usage: string, result: number | 'help'): number {
+  if (result !== 'help') return result;
+  out(usage);
+  return 0;
+}
 
 function exampleConfig(port: number, broadcastPort: number): ActionConfig {
   return new ActionConfig({
@@ -276,6 +283,29 @@ const COMMANDS: Record<string, Command> = {
       return keygen(values);
     },
   },
+  ping: {
+    summary: 'send ping requests to any edgeml server and print the round-trip times',
+    usage: [
+      'edgeml ping --port N [--host H] [--count N] [--timeout MS] [--server-key FILE] [--key FILE]',
+      '',
+      '  --count       pings to send (default 3)',
+      ...TARGET_USAGE,
+    ].join('\n'),
+    async run(args) {
+      return helpOr(this.usage, await ping(args, out, err));
+    },
+  },
+  interfaces: {
+    summary: 'list the interfaces an inference server has registered',
+    usage: [
+      'edgeml interfaces --port N [--host H] [--timeout MS] [--server-key FILE] [--key FILE]',
+      '',
+      ...TARGET_USAGE,
+    ].join('\n'),
+    async run(args) {
+      return helpOr(this.usage, await interfaces(args, out, err));
+    },
+  },
   example: {
     summary: "run the seed's action-mode example (a streaming server, or a client against it)",
     usage: [
@@ -347,7 +377,11 @@ async function main(argv: string[]): Promise<number> {
   } catch (e) {
     // parseArgs throws TypeErrors with a `code` for unknown or malformed options.
     const code = (e as { code?: unknown }).code;
-    if (e instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
+    if (
+      e instanceof UsageError ||
+      e instanceof UsageArgumentError ||
+      (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))
+    ) {
       err(`edgeml ${name}: ${(e as Error).message}\n\n${command.usage}`);
       return 2;
     }

@@ -20,6 +20,9 @@ import { LatencyRecorder } from './stats.js';
 import { StatusEvents } from './status-events.js';
 import type { Address, ConnectionStatus, PeerId, ReplySocket, RequestSocket, Transport } from './transport.js';
 
+/** Method every {@link RpcServer} answers with `'pong'`. */
+export const M_PING = 'ping';
+
 /** Options of a single call. */
 export interface CallOptions {
   /** Deadline in milliseconds from now. @default {@link DEFAULT_TIMEOUT_MS} (or the client's `timeoutMs`) */
@@ -94,10 +97,13 @@ export class RpcServer {
   private readonly latency = new LatencyRecorder();
   private counters = { requests: 0, errors: 0, malformed: 0, bytesIn: 0, bytesOut: 0, running: 0 };
 
+  /** Every server answers method `ping` with `'pong'` (used by `edgeml ping` and clients' `ping()`). */
   constructor(
     private readonly transport: Transport,
     private readonly options: RpcServerOptions = {},
-  ) {}
+  ) {
+    this.handlers.set(M_PING, () => 'pong');
+  }
 
   /** Registers the handler of `method`. */
   handle(method: string, handler: RequestHandler): void {

@@ -104,3 +104,27 @@ describe('edgeml command', () => {
     expect(client.stderr()).toContain('cannot start the example client');
   });
 });
+
+describe('edgeml ping and interfaces', () => {
+  it('pings a live server (exit 0), lists an inference server’s interfaces, and exits 1 when nothing answers', async () => {
+    const { InferenceServer } = await import('../src/index.js');
+    const server = new InferenceServer({ port: 0, host: '127.0.0.1' });
+    server.registerInterface('detect', (p) => p).registerInterface('classify', (p) => p);
+    await server.start();
+    try {
+      const pinged = cli('ping', '--port', String(server.port), '--count', '2');
+      const listed = cli('interfaces', '--port', String(server.port));
+      const dead = cli('ping', '--port', String(await freePort()), '--count', '1', '--timeout', '300');
+      expect((await pinged.exit).code).toBe(0);
+      expect(pinged.stdout()).toMatch(/pong from 127\.0\.0\.1:\d+: seq=2/);
+      expect(pinged.stdout()).toContain('2 pings, 2 answered');
+      expect((await listed.exit).code).toBe(0);
+      expect(listed.stdout().trim().split('\n')).toEqual(['detect', 'classify']);
+      expect((await dead.exit).code).toBe(1);
+      expect(dead.stderr()).toMatch(/timed out after 300 ms/);
+      expect(server.stats().requests).toBeGreaterThanOrEqual(3);
+    } finally {
+      await server.stop();
+    }
+  });
+});
