@@ -12,8 +12,8 @@
 import { InvalidArgumentError, LimitError, ProtocolError } from './errors.js';
 import { type FrameRef, FrameTable, writeRef } from './frame-refs.js';
 import { lz4Compress } from './lz4.js';
-import { type ReaderLimits, readMsgpack } from './msgpack.js';
-import { MsgpackWriter } from './msgpack-writer.js';
+import { type ExtBody, type ReaderLimits, readMsgpack } from './msgpack.js';
+import { acquireWriter, type MsgpackWriter, releaseWriter } from './msgpack-writer.js';
 import {
   DEFAULT_COMPRESSION_MIN_BYTES,
   DEFAULT_INLINE_BYTES_MAX,
@@ -118,11 +118,8 @@ function bytesOf(view: ArrayBufferView): Uint8Array {
   return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
 }
 
-function extBody(build: (w: MsgpackWriter) => void): Uint8Array {
-  const w = new MsgpackWriter(32);
-  build(w);
-  return w.finish();
-}
+/** Placeholder of frame 0 while a message is encoded (shared: creating a typed array costs more than encoding a key). */
+const NO_HEADER: Frame = new Uint8Array(0);
 
 function nonNegative(field: string, v: number | undefined, fallback: number): number {
   if (v === undefined) return fallback;
@@ -131,13 +128,16 @@ function nonNegative(field: string, v: number | undefined, fallback: number): nu
 }
 
 class Encoder {
-  readonly writer = new MsgpackWriter();
-  readonly frames: Frame[] = [new Uint8Array(0)];
+  /** Frame 0 is a placeholder until the header is done. */
+  readonly frames: Frame[] = [NO_HEADER];
   private readonly inlineMax: number;
   private readonly maxDepth: number;
   private readonly compressMin: number;
 
-  constructor(options: EncodeOptions) {
+  constructor(
+    options: EncodeOptions,
+    readonly writer: MsgpackWriter,
+  ) {
     this.inlineMax = nonNegative('inlineBytesMax', options.inlineBytesMax, DEFAULT_INLINE_BYTES_MAX);
     this.maxDepth = nonNegative('maxDepth', options.maxDepth, DEFAULT_MAX_DEPTH);
     const c = options.compression;
@@ -189,16 +189,13 @@ class Encoder {
     if (isTensor(v)) {
       const ref = this.frame(v.bytes());
       const shape = v.shape;
-      w.ext(
-        EXT_TENSOR,
-        extBody((b) => {
-          b.arrayHeader(3);
-          b.string(v.dtype);
-          b.arrayHeader(shape.length);
-          for (const d of shape) b.int(d);
-          writeRef(b, ref);
-        }),
-      );
+      const mark = w.extStart();
+      w.arrayHeader(3);
+      w.string(v.dtype);
+      w.arrayHeader(shape.length);
+      for (let i = 0; i < shape.length; i++) w.int(shape[i]!);
+      writeRef(w, ref);
+      w.extEnd(EXT_TENSOR, mark);
       return;
     }
     if (ArrayBuffer.isView(v)) {
@@ -206,14 +203,11 @@ class Encoder {
       const dtype = dtypeOfArray(v);
       if (dtype === undefined) throw new EncodeFailure([], `cannot encode a ${v.constructor.name}`, false);
       const ref = this.frame(bytesOf(v));
-      w.ext(
-        EXT_TYPED_ARRAY,
-        extBody((b) => {
-          b.arrayHeader(2);
-          b.string(dtype);
-          writeRef(b, ref);
-        }),
-      );
+      const mark = w.extStart();
+      w.arrayHeader(2);
+      w.string(dtype);
+      writeRef(w, ref);
+      w.extEnd(EXT_TYPED_ARRAY, mark);
       return;
     }
     if (v instanceof ArrayBuffer) return this.bytes(new Uint8Array(v));
@@ -260,23 +254,24 @@ class Encoder {
   private bytes(v: Uint8Array): void {
     if (v.byteLength < this.inlineMax) return this.writer.bin(v);
     const ref = this.frame(v.constructor === Uint8Array ? v : bytesOf(v));
-    this.writer.ext(
-      EXT_BYTES,
-      extBody((b) => writeRef(b, ref)),
-    );
+    const mark = this.writer.extStart();
+    writeRef(this.writer, ref);
+    this.writer.extEnd(EXT_BYTES, mark);
   }
 }
 
 function encode(value: unknown, options: EncodeOptions, field: (path: string[]) => string): Frame[] {
-  const enc = new Encoder(options);
+  const enc = new Encoder(options, acquireWriter());
   try {
     enc.value(value, 0);
+    enc.frames[0] = enc.writer.copy();
   } catch (e) {
     if (!(e instanceof EncodeFailure)) throw e;
     if (e.limit) throw new LimitError(`${field(e.path)}: ${e.reason}`);
     throw new InvalidArgumentError(field(e.path), e.reason);
+  } finally {
+    releaseWriter(enc.writer);
   }
-  enc.frames[0] = enc.writer.finish();
   return enc.frames;
 }
 
@@ -306,6 +301,8 @@ export function encodeEnvelope(header: Record<string, unknown>, options: EncodeO
 
 /** A typed array view of `frame` for `dtype`; copies only when the frame is not aligned for the element size. */
 function typedView(dtype: DType, frame: Uint8Array): TypedArray {
+  // The frame table hands out plain Uint8Array views, each frame once: uint8 data needs no view of its own.
+  if (dtype === 'uint8') return frame;
   const Ctor = arrayTypeOf(dtype);
   const size = Ctor.BYTES_PER_ELEMENT;
   if (frame.byteLength % size !== 0) {
@@ -317,16 +314,25 @@ function typedView(dtype: DType, frame: Uint8Array): TypedArray {
   return new Ctor(copy.buffer, 0, frame.byteLength / size);
 }
 
+function isShape(shape: unknown): shape is number[] {
+  if (!Array.isArray(shape)) return false;
+  for (let i = 0; i < shape.length; i++) {
+    const d: unknown = shape[i];
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) return false;
+  }
+  return true;
+}
+
 function asDType(v: unknown): DType {
   if (!isDType(v)) throw new ProtocolError(`unknown dtype ${JSON.stringify(v)}`);
   return v;
 }
 
-function decodeExt(type: number, readBody: () => unknown, table: FrameTable): unknown {
+function decodeExt(type: number, ext: ExtBody, table: FrameTable): unknown {
   if (type !== EXT_BYTES && type !== EXT_TYPED_ARRAY && type !== EXT_TENSOR) {
     throw new ProtocolError(`unknown msgpack ext type ${type}`);
   }
-  const body = readBody();
+  const body = ext.read();
   switch (type) {
     case EXT_BYTES:
       return table.take(body);
@@ -341,17 +347,15 @@ function decodeExt(type: number, readBody: () => unknown, table: FrameTable): un
       }
       const dtype = asDType(body[0]);
       const shape: unknown = body[1];
-      if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
-        throw new ProtocolError('tensor shape must be an array of non-negative integers');
-      }
+      if (!isShape(shape)) throw new ProtocolError('tensor shape must be an array of non-negative integers');
       const data = typedView(dtype, table.take(body[2]));
-      const count = shapeSize(shape as number[]);
+      const count = shapeSize(shape);
       if (count !== data.length) {
         throw new ProtocolError(
           `tensor shape [${shape.join(', ')}] needs ${count} elements, frame holds ${data.length}`,
         );
       }
-      return new Tensor(dtype, data as never, shape as number[]);
+      return new Tensor(dtype, data as never, shape);
     }
   }
 }
@@ -385,8 +389,12 @@ export function decodeMessage(frames: readonly Frame[], limits: DecodeLimits = {
     maxStringBytes: limits.maxStringBytes ?? DEFAULT_MAX_STRING_BYTES,
     maxCollectionLength: limits.maxCollectionLength ?? DEFAULT_MAX_COLLECTION_LENGTH,
   };
-  const table = new FrameTable(frames, total, maxBytes);
-  const value = readMsgpack(header, readerLimits, (type, body, read) => decodeExt(type, () => read(body), table));
-  table.checkAllUsed();
+  // The frame table is made at the first ext value: a message without data frames never needs one.
+  let table: FrameTable | undefined;
+  const value = readMsgpack(header, readerLimits, (type, ext) => {
+    table ??= new FrameTable(frames, total, maxBytes);
+    return decodeExt(type, ext, table);
+  });
+  if (frames.length > 1) (table ?? new FrameTable(frames, total, maxBytes)).checkAllUsed();
   return value;
 }

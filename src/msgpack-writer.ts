@@ -37,6 +37,23 @@ export class MsgpackWriter {
     return this.buf.subarray(0, this.pos);
   }
 
+  /** The bytes written, as a new buffer of their exact size (the writer can then be {@link reset} and reused). */
+  copy(): Buffer {
+    const out = Buffer.allocUnsafe(this.pos);
+    this.buf.copy(out, 0, 0, this.pos);
+    return out;
+  }
+
+  /** Forgets what was written, keeping the buffer. */
+  reset(): void {
+    this.pos = 0;
+  }
+
+  /** Size of the internal buffer. */
+  get capacity(): number {
+    return this.buf.length;
+  }
+
   nil(): void {
     this.ensure(1);
     this.buf[this.pos++] = 0xc0;
@@ -121,13 +138,31 @@ export class MsgpackWriter {
 
   string(s: string): void {
     // Worst case 3 bytes per UTF-16 unit, plus a 5-byte header.
-    const max = s.length * 3;
+    const len = s.length;
+    const max = len * 3;
     this.ensure(max + 5);
-    if (s.length < 32 && max < 32) {
-      const n = this.buf.write(s, this.pos + 1, 'utf8');
-      this.buf[this.pos] = 0xa0 | n;
-      this.pos += 1 + n;
-      return;
+    if (len < 32) {
+      // Short strings (keys, dtypes, names) are nearly always ASCII: a char-code loop is several times faster than
+      // Buffer.write on a few characters, and gives the same bytes.
+      const b = this.buf;
+      const p = this.pos;
+      let i = 0;
+      for (; i < len; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        b[p + 1 + i] = c;
+      }
+      if (i === len) {
+        b[p] = 0xa0 | len;
+        this.pos = p + 1 + len;
+        return;
+      }
+      if (max < 32) {
+        const n = b.write(s, p + 1, 'utf8');
+        b[p] = 0xa0 | n;
+        this.pos = p + 1 + n;
+        return;
+      }
     }
     const start = this.pos + 5;
     const n = this.buf.write(s, start, 'utf8');
@@ -238,4 +273,72 @@ export class MsgpackWriter {
     b.set(body, this.pos);
     this.pos += n;
   }
+
+  /**
+   * Starts an ext value whose body is written next, in place, by the other methods; returns the mark to give
+   * {@link extEnd}. Same bytes as {@link ext} with that body, without a buffer for the body.
+   */
+  extStart(): number {
+    this.ensure(3);
+    const mark = this.pos;
+    this.pos += 3;
+    return mark;
+  }
+
+  /** Ends the ext value started at `mark`: writes its header in the shortest form, moving the body if needed. */
+  extEnd(type: number, mark: number): void {
+    const bodyStart = mark + 3;
+    const n = this.pos - bodyStart;
+    const fix = n === 1 ? 0xd4 : n === 2 ? 0xd5 : n === 4 ? 0xd6 : n === 8 ? 0xd7 : n === 16 ? 0xd8 : 0;
+    let hdr: number;
+    if (fix !== 0) hdr = 2;
+    else if (n < 0x100) hdr = 3;
+    else if (n < 0x10000) hdr = 4;
+    else hdr = 6;
+    if (hdr > 3) this.ensure(hdr - 3);
+    const b = this.buf;
+    if (hdr !== 3) b.copyWithin(mark + hdr, bodyStart, bodyStart + n);
+    if (fix !== 0) {
+      b[mark] = fix;
+      b[mark + 1] = type;
+    } else if (hdr === 3) {
+      b[mark] = 0xc7;
+      b[mark + 1] = n;
+      b[mark + 2] = type;
+    } else if (hdr === 4) {
+      b[mark] = 0xc8;
+      this.view.setUint16(mark + 1, n);
+      b[mark + 3] = type;
+    } else {
+      b[mark] = 0xc9;
+      this.view.setUint32(mark + 1, n);
+      b[mark + 5] = type;
+    }
+    this.pos = mark + hdr + n;
+  }
+}
+
+/** Initial size of the header writer. */
+const WRITER_INITIAL_BYTES = 1024;
+/** A header writer that grew past this size (a header with large inline values) is not kept for reuse. */
+const WRITER_KEEP_MAX_BYTES = 64 * 1024;
+/**
+ * The header writer, reused from one message to the next: headers are written into it and copied out at their exact
+ * size, so encoding a message allocates one small buffer for its header. Taken while in use, so an encode started
+ * during another (a getter that encodes) gets a writer of its own.
+ */
+let spareWriter: MsgpackWriter | undefined;
+
+/** Takes the spare writer (reset), or a new one when it is in use. Give it back with {@link releaseWriter}. */
+export function acquireWriter(): MsgpackWriter {
+  const w = spareWriter;
+  if (w === undefined) return new MsgpackWriter(WRITER_INITIAL_BYTES);
+  spareWriter = undefined;
+  w.reset();
+  return w;
+}
+
+/** Gives back a writer from {@link acquireWriter}, keeping it for reuse unless it grew large. */
+export function releaseWriter(w: MsgpackWriter): void {
+  if (w.capacity <= WRITER_KEEP_MAX_BYTES) spareWriter = w;
 }
