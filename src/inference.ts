@@ -52,6 +52,8 @@ export interface InferenceServerOptions {
   encode?: EncodeOptions;
   /** Requests one client may have running at once. */
   maxInFlightPerClient?: number;
+  /** ZMTP heartbeat interval in ms: a peer silent for 3 intervals counts as gone. @default `DEFAULT_HEARTBEAT_MS` (1000) */
+  heartbeatMs?: number;
 }
 
 /** Method names on the wire (docs/protocol.md, "Inference"). */
@@ -96,6 +98,7 @@ export class InferenceServer {
       ...(opts.limits ? { limits: opts.limits } : {}),
       ...(opts.encode ? { encode: opts.encode } : {}),
       ...(opts.maxInFlightPerClient !== undefined ? { maxInFlightPerClient: opts.maxInFlightPerClient } : {}),
+      ...(opts.heartbeatMs !== undefined ? { heartbeatMs: opts.heartbeatMs } : {}),
     });
     this.rpc.handle(M_CALL, (payload, ctx) => {
       const name = ctx.name;
@@ -182,6 +185,8 @@ export interface InferenceClientOptions {
   encode?: EncodeOptions;
   /** Called on every connection status change. */
   onStatus?: (status: ConnectionStatus) => void;
+  /** ZMTP heartbeat interval in ms: a peer silent for 3 intervals counts as gone. @default `DEFAULT_HEARTBEAT_MS` (1000) */
+  heartbeatMs?: number;
 }
 
 /**
@@ -211,6 +216,7 @@ export class InferenceClient {
         ...(options.limits ? { limits: options.limits } : {}),
         ...(options.encode ? { encode: options.encode } : {}),
         ...(options.onStatus ? { onStatus: options.onStatus } : {}),
+        ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
       },
     );
   }

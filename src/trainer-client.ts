@@ -53,6 +53,8 @@ export interface TrainerClientOptions {
   onError?: (error: unknown) => void;
   /** Called on every connection status change of the request/reply connection. */
   onStatus?: (status: ConnectionStatus) => void;
+  /** ZMTP heartbeat interval in ms: a peer silent for 3 intervals counts as gone. @default `DEFAULT_HEARTBEAT_MS` (1000) */
+  heartbeatMs?: number;
 }
 
 interface WeightsWaiter {
@@ -123,6 +125,7 @@ export class TrainerClient<W = unknown> {
         ...(options.limits ? { limits: options.limits } : {}),
         ...(options.encode ? { encode: options.encode } : {}),
         ...(options.onStatus ? { onStatus: options.onStatus } : {}),
+        ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
       },
     );
     try {
@@ -280,6 +283,7 @@ export class TrainerClient<W = unknown> {
       {
         queueSize: this.options.weightsQueueSize ?? DEFAULT_WEIGHTS_QUEUE,
         ...(this.options.limits ? { limits: this.options.limits } : {}),
+        ...(this.options.heartbeatMs !== undefined ? { heartbeatMs: this.options.heartbeatMs } : {}),
       },
     );
   }

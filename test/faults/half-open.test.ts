@@ -10,6 +10,8 @@ import {
   ActionServer,
   type ConnectionStatus,
   type Delivery,
+  InferenceClient,
+  InferenceServer,
   Publisher,
   Subscriber,
   TimeoutError,
@@ -33,6 +35,27 @@ async function proxyTo(port: number): Promise<{ proxy: FaultProxy; port: number 
 }
 
 describe('faults: half-open connection', () => {
+  it('an inference client with heartbeats notices a silent server before its call deadline, then recovers', async () => {
+    const server = new InferenceServer({ port: 0, host: HOST, heartbeatMs: HEARTBEAT_MS });
+    server.registerInterface('echo', (p) => p);
+    await server.start();
+    cleanups.push(() => server.stop());
+    const { proxy, port } = await proxyTo(server.port);
+    const client = new InferenceClient(HOST, port, { heartbeatMs: HEARTBEAT_MS });
+    cleanups.push(() => client.close());
+    expect(await client.call('echo', 1)).toBe(1);
+    proxy.blackhole();
+    let settled = false;
+    const call = client.call('echo', 2, { timeoutMs: 3_000 }).finally(() => {
+      settled = true;
+    });
+    await waitFor(() => client.status !== 'connected', 'the inference client to notice the silent server');
+    expect(settled).toBe(false);
+    await expect(within(call, 8_000, 'the call to a silent server')).rejects.toBeInstanceOf(TimeoutError);
+    proxy.pass();
+    expect(await client.call('echo', 3, { timeoutMs: 5_000 })).toBe(3);
+  });
+
   it('an action client notices through heartbeats, its call times out at the deadline, and it recovers', async () => {
     const keys = { actionKeys: ['move'], observationKeys: ['cam'] };
     let moves = 0;
