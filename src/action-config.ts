@@ -5,11 +5,9 @@
  *
  * @module
  */
-import type { DecodeLimits, EncodeOptions } from './codec.js';
 import { InvalidArgumentError, NotFoundError } from './errors.js';
 import type { ConfigRecord } from './handshake.js';
-import type { ClientSecurity, ServerSecurity } from './security.js';
-import type { ConnectionStatus, Transport } from './transport.js';
+import type { ModeClientOptions, ModeServerOptions } from './mode-options.js';
 
 /** The fields of an action config, as a plain object. Servers and clients accept this or an {@link ActionConfig}. */
 export interface ActionConfigInit {
@@ -179,44 +177,15 @@ export const M_ACTION_PING = 'ping';
 /** Topic under which {@link ActionServer.publishObs} streams observations. */
 export const OBS_TOPIC = 'obs';
 
-/** Options of an {@link ActionServer}. */
-export interface ActionServerOptions {
-  /** Interface to bind. @default {@link DEFAULT_BIND_HOST} (loopback: pass `'0.0.0.0'` to serve other machines) */
-  host?: string;
-  /** Transport. @default a {@link ZmqTransport} */
-  transport?: Transport;
-  /** CURVE security of both ports (requests and stream): the server's key pair and, optionally, the client keys it
-   * accepts (docs/security.md). Not together with `transport`. @default none (plain TCP) */
-  security?: ServerSecurity;
-  /** Limits on incoming requests. */
-  limits?: DecodeLimits;
-  /** Encoding options of replies and published observations. */
-  encode?: EncodeOptions;
-  /** Requests one client may have running at once. */
-  maxInFlightPerClient?: number;
-  /** ZMTP heartbeat interval in ms. */
-  heartbeatMs?: number;
-}
+/** Options of an {@link ActionServer}: those of every server ({@link ModeServerOptions}). */
+export type ActionServerOptions = ModeServerOptions;
 
-/** Options of an {@link ActionClient}. */
-export interface ActionClientOptions {
+/** Options of an {@link ActionClient}: those of every client ({@link ModeClientOptions}) and the deadlines. */
+export interface ActionClientOptions extends ModeClientOptions {
   /** Deadline of the handshake in ms. @default {@link DEFAULT_CONNECT_TIMEOUT_MS} */
   connectTimeoutMs?: number;
   /** Default deadline of each `obs`/`act` call in ms. @default 10000 */
   timeoutMs?: number;
-  /** Transport. @default a {@link ZmqTransport} */
-  transport?: Transport;
-  /** CURVE security of both connections (requests and stream): the server's public key and, optionally, this
-   * client's key pair (docs/security.md). Not together with `transport`. @default none (plain TCP) */
-  security?: ClientSecurity;
-  /** Limits on replies and streamed observations. */
-  limits?: DecodeLimits;
-  /** Encoding options of action payloads. */
-  encode?: EncodeOptions;
-  /** ZMTP heartbeat interval in ms. */
-  heartbeatMs?: number;
-  /** Called on every status change of the request connection. */
-  onStatus?: (status: ConnectionStatus) => void;
 }
 
 /** Options of {@link ActionClient.connect}. */

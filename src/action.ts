@@ -23,6 +23,7 @@ import {
 import { type Delivery, Publisher, type PublisherStats, Subscriber, type SubscriberStats } from './broadcast.js';
 import { type AuthenticationError, ClosedError, EdgeMLError, InvalidArgumentError } from './errors.js';
 import { handshake, serveHandshake } from './handshake.js';
+import { publisherOptions, rpcClientOptions, rpcServerOptions, subscriberOptions } from './mode-options.js';
 import { DEFAULT_BIND_HOST, DEFAULT_CONNECT_TIMEOUT_MS } from './options.js';
 import { type CallOptions, RpcClient, RpcServer, type RpcServerStats } from './rpc.js';
 import type { ConnectionStatus, Transport } from './transport.js';
@@ -76,18 +77,8 @@ export class ActionServer {
     checkFunction('actCallback', actCallback);
     this.host = options.host ?? DEFAULT_BIND_HOST;
     const transport = transportFor('server', options);
-    this.rpc = new RpcServer(transport, {
-      ...(options.limits ? { limits: options.limits } : {}),
-      ...(options.encode ? { encode: options.encode } : {}),
-      ...(options.maxInFlightPerClient !== undefined ? { maxInFlightPerClient: options.maxInFlightPerClient } : {}),
-      ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
-    });
-    if (this.requested.streaming) {
-      this.publisher = new Publisher(transport, {
-        ...(options.encode ? { encode: options.encode } : {}),
-        ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
-      });
-    }
+    this.rpc = new RpcServer(transport, rpcServerOptions(options));
+    if (this.requested.streaming) this.publisher = new Publisher(transport, publisherOptions(options));
     this.rpc.handle(M_OBS, (payload) => {
       const keys = (payload as { keys?: unknown } | null | undefined)?.keys;
       return this.obsCallback(this.effective.selectObservations(keys));
@@ -225,13 +216,7 @@ export class ActionClient {
     this.rpc = new RpcClient(
       this.transport,
       { host, port: this.config.portNumber },
-      {
-        ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
-        ...(options.limits ? { limits: options.limits } : {}),
-        ...(options.encode ? { encode: options.encode } : {}),
-        ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
-        ...(options.onStatus ? { onStatus: options.onStatus } : {}),
-      },
+      rpcClientOptions(options, options.timeoutMs),
     );
   }
 
@@ -343,8 +328,7 @@ export class ActionClient {
       {
         ...(options.queueSize !== undefined ? { queueSize: options.queueSize } : {}),
         ...(options.onError ? { onError: options.onError } : {}),
-        ...(this.options.limits ? { limits: this.options.limits } : {}),
-        ...(this.options.heartbeatMs !== undefined ? { heartbeatMs: this.options.heartbeatMs } : {}),
+        ...subscriberOptions(this.options),
       },
     );
   }

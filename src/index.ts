@@ -86,6 +86,7 @@ export {
   type InferenceServerStats,
   type InterfaceOptions,
 } from './inference.js';
+export type { ModeClientOptions, ModeServerOptions } from './mode-options.js';
 export * from './options.js';
 export {
   FILE_FORMAT_VERSION,

@@ -6,12 +6,11 @@
  */
 
 import { Batcher, type BatchOptions, type BatchStats } from './batching.js';
-import type { DecodeLimits, EncodeOptions } from './codec.js';
 import { InvalidArgumentError, NotFoundError } from './errors.js';
+import { type ModeClientOptions, type ModeServerOptions, rpcClientOptions, rpcServerOptions } from './mode-options.js';
 import { DEFAULT_BIND_HOST } from './options.js';
 import { type CallOptions, RpcClient, RpcServer, type RpcServerStats } from './rpc.js';
-import type { ClientSecurity, ServerSecurity } from './security.js';
-import type { ConnectionStatus, Transport } from './transport.js';
+import type { ConnectionStatus } from './transport.js';
 import { transportFor } from './transport-zmq.js';
 
 /** An inference handler: gets the payload a client sent, returns (or resolves to) the result. */
@@ -35,25 +34,10 @@ export interface InferenceServerStats extends RpcServerStats {
   batches: Record<string, BatchStats>;
 }
 
-/** Options of an {@link InferenceServer}. */
-export interface InferenceServerOptions {
+/** Options of an {@link InferenceServer}: its port, and those of every server ({@link ModeServerOptions}). */
+export interface InferenceServerOptions extends ModeServerOptions {
   /** TCP port; 0 picks a free one (read it back from {@link InferenceServer.port}). */
   port: number;
-  /** Interface to bind. @default {@link DEFAULT_BIND_HOST} (loopback: pass `'0.0.0.0'` to serve other machines) */
-  host?: string;
-  /** Transport; @default a {@link ZmqTransport} */
-  transport?: Transport;
-  /** CURVE security: the server's key pair and, optionally, the client keys it accepts (docs/security.md). Not
-   * together with `transport`. @default none (plain TCP) */
-  security?: ServerSecurity;
-  /** Limits on incoming messages. */
-  limits?: DecodeLimits;
-  /** Encoding options for results. */
-  encode?: EncodeOptions;
-  /** Requests one client may have running at once. */
-  maxInFlightPerClient?: number;
-  /** ZMTP heartbeat interval in ms: a peer silent for 3 intervals counts as gone. @default `DEFAULT_HEARTBEAT_MS` (1000) */
-  heartbeatMs?: number;
 }
 
 /** Method names on the wire (docs/protocol.md, "Inference"). */
@@ -94,12 +78,7 @@ export class InferenceServer {
     }
     this.requestedPort = opts.port;
     this.host = opts.host ?? DEFAULT_BIND_HOST;
-    this.rpc = new RpcServer(transportFor('server', opts), {
-      ...(opts.limits ? { limits: opts.limits } : {}),
-      ...(opts.encode ? { encode: opts.encode } : {}),
-      ...(opts.maxInFlightPerClient !== undefined ? { maxInFlightPerClient: opts.maxInFlightPerClient } : {}),
-      ...(opts.heartbeatMs !== undefined ? { heartbeatMs: opts.heartbeatMs } : {}),
-    });
+    this.rpc = new RpcServer(transportFor('server', opts), rpcServerOptions(opts));
     this.rpc.handle(M_CALL, (payload, ctx) => {
       const name = ctx.name;
       const fn = name === undefined ? undefined : this.handlers.get(name);
@@ -170,23 +149,10 @@ export class InferenceServer {
   }
 }
 
-/** Options of an {@link InferenceClient}. */
-export interface InferenceClientOptions {
+/** Options of an {@link InferenceClient}: those of every client ({@link ModeClientOptions}) and the call deadline. */
+export interface InferenceClientOptions extends ModeClientOptions {
   /** Default deadline of each call in ms. @default 10000 */
   timeoutMs?: number;
-  /** Transport; @default a {@link ZmqTransport} */
-  transport?: Transport;
-  /** CURVE security: the server's public key and, optionally, this client's key pair (docs/security.md). Not
-   * together with `transport`. @default none (plain TCP) */
-  security?: ClientSecurity;
-  /** Limits on replies. */
-  limits?: DecodeLimits;
-  /** Encoding options for payloads. */
-  encode?: EncodeOptions;
-  /** Called on every connection status change. */
-  onStatus?: (status: ConnectionStatus) => void;
-  /** ZMTP heartbeat interval in ms: a peer silent for 3 intervals counts as gone. @default `DEFAULT_HEARTBEAT_MS` (1000) */
-  heartbeatMs?: number;
 }
 
 /**
@@ -211,13 +177,7 @@ export class InferenceClient {
     this.rpc = new RpcClient(
       transportFor('client', options),
       { host, port },
-      {
-        ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
-        ...(options.limits ? { limits: options.limits } : {}),
-        ...(options.encode ? { encode: options.encode } : {}),
-        ...(options.onStatus ? { onStatus: options.onStatus } : {}),
-        ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
-      },
+      rpcClientOptions(options, options.timeoutMs),
     );
   }
 

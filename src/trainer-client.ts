@@ -6,7 +6,6 @@
  * @module
  */
 import { Subscriber, type SubscriberStats } from './broadcast.js';
-import type { DecodeLimits, EncodeOptions } from './codec.js';
 import {
   AbortError,
   type AuthenticationError,
@@ -18,9 +17,9 @@ import {
   TimeoutError,
 } from './errors.js';
 import { handshake } from './handshake.js';
+import { type ModeClientOptions, rpcClientOptions, subscriberOptions } from './mode-options.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, DEFAULT_WEIGHTS_QUEUE } from './options.js';
 import { type CallOptions, RpcClient } from './rpc.js';
-import type { ClientSecurity } from './security.js';
 import type { WaitOptions } from './tables.js';
 import { M_REQUEST, M_TRAIN, TRAINER_MODE, WEIGHTS_TOPIC, type WeightsMessage } from './trainer.js';
 import { RateLimiter, TrainerConfig, type TrainerConfigOptions } from './trainer-config.js';
@@ -32,29 +31,16 @@ import { transportFor } from './transport-zmq.js';
 export type WeightsCallback<W = unknown> = (weights: W, info: { version: number }) => void | Promise<void>;
 
 /** Options of {@link TrainerClient.connect}. */
-export interface TrainerClientOptions {
+export interface TrainerClientOptions extends ModeClientOptions {
   /** Deadline of the connect handshake in ms. @default {@link DEFAULT_CONNECT_TIMEOUT_MS} */
   timeoutMs?: number;
   /** Default deadline of each `trainStep` / `request` in ms. @default {@link DEFAULT_TIMEOUT_MS} */
   callTimeoutMs?: number;
-  /** Transport. @default a {@link ZmqTransport} */
-  transport?: Transport;
-  /** CURVE security of both connections (requests and weights): the trainer's public key and, optionally, this
-   * client's key pair (docs/security.md). Not together with `transport`. @default none (plain TCP) */
-  security?: ClientSecurity;
-  /** Limits on replies and weights. */
-  limits?: DecodeLimits;
-  /** Encoding options of payloads. */
-  encode?: EncodeOptions;
   /** Weights queued for a slow weights callback before the oldest is dropped. @default {@link DEFAULT_WEIGHTS_QUEUE}
    * (the callback always gets the newest weights) */
   weightsQueueSize?: number;
   /** Called when a weights callback throws (the client goes on). */
   onError?: (error: unknown) => void;
-  /** Called on every connection status change of the request/reply connection. */
-  onStatus?: (status: ConnectionStatus) => void;
-  /** ZMTP heartbeat interval in ms: a peer silent for 3 intervals counts as gone. @default `DEFAULT_HEARTBEAT_MS` (1000) */
-  heartbeatMs?: number;
 }
 
 interface WeightsWaiter {
@@ -120,13 +106,7 @@ export class TrainerClient<W = unknown> {
     const rpc = new RpcClient(
       transport,
       { host, port: cfg.portNumber },
-      {
-        timeoutMs: options.callTimeoutMs ?? DEFAULT_TIMEOUT_MS,
-        ...(options.limits ? { limits: options.limits } : {}),
-        ...(options.encode ? { encode: options.encode } : {}),
-        ...(options.onStatus ? { onStatus: options.onStatus } : {}),
-        ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
-      },
+      rpcClientOptions(options, options.callTimeoutMs ?? DEFAULT_TIMEOUT_MS),
     );
     try {
       await handshake(rpc, TRAINER_MODE, cfg.toHandshake(), {
@@ -282,8 +262,7 @@ export class TrainerClient<W = unknown> {
       (d) => this.onWeights(d.payload),
       {
         queueSize: this.options.weightsQueueSize ?? DEFAULT_WEIGHTS_QUEUE,
-        ...(this.options.limits ? { limits: this.options.limits } : {}),
-        ...(this.options.heartbeatMs !== undefined ? { heartbeatMs: this.options.heartbeatMs } : {}),
+        ...subscriberOptions(this.options),
       },
     );
   }

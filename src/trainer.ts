@@ -8,9 +8,9 @@
  * @module
  */
 import { Publisher, type PublisherStats } from './broadcast.js';
-import type { DecodeLimits, EncodeOptions } from './codec.js';
 import { ClosedError, EdgeMLError, InvalidArgumentError, LimitError, NotFoundError } from './errors.js';
 import { serveHandshake } from './handshake.js';
+import { type ModeServerOptions, publisherOptions, rpcServerOptions } from './mode-options.js';
 import {
   DEFAULT_BIND_HOST,
   DEFAULT_MAX_PENDING_TRAIN_STEPS,
@@ -18,10 +18,8 @@ import {
 } from './options.js';
 import { type FileLimits, loadTrainerData, saveTrainerData } from './persist.js';
 import { type RequestContext, RpcServer, type RpcServerStats } from './rpc.js';
-import type { ServerSecurity } from './security.js';
 import { type SampleOptions, Table, type TableStats, type WaitOptions } from './tables.js';
 import { TrainerConfig, type TrainerConfigOptions } from './trainer-config.js';
-import type { Transport } from './transport.js';
 import { transportFor } from './transport-zmq.js';
 
 /** Mode name sent in the handshake. */
@@ -44,29 +42,14 @@ export type TrainCallback = (tableName: string, payload: unknown) => unknown;
 /** Serves a custom request of `type` (one of the config's `requestTypes`); its result goes back to the caller. */
 export type RequestCallback = (type: string, payload: unknown) => unknown;
 
-/** Options of a {@link TrainerServer}. */
-export interface TrainerServerOptions {
-  /** Interface to bind. @default {@link DEFAULT_BIND_HOST} (loopback: pass `'0.0.0.0'` to serve other machines) */
-  host?: string;
-  /** Transport. @default a {@link ZmqTransport} */
-  transport?: Transport;
-  /** CURVE security of both ports (requests and weights broadcast): the server's key pair and, optionally, the client
-   * keys it accepts (docs/security.md). Not together with `transport`. @default none (plain TCP) */
-  security?: ServerSecurity;
-  /** Limits on incoming messages. */
-  limits?: DecodeLimits;
-  /** Encoding options of replies and weights. */
-  encode?: EncodeOptions;
-  /** Requests one client may have running at once; more are answered with a `LimitError`. */
-  maxInFlightPerClient?: number;
+/** Options of a {@link TrainerServer}: those of every server ({@link ModeServerOptions}) and the train-step bounds. */
+export interface TrainerServerOptions extends ModeServerOptions {
   /** Train steps held at once over all clients (stored, waiting for or running their callback); more are answered
    * with a `LimitError` and not stored. @default {@link DEFAULT_MAX_PENDING_TRAIN_STEPS} */
   maxPendingTrainSteps?: number;
   /** Pending train steps one client may hold (so one flooding actor cannot starve the others); more are answered
    * with a `LimitError` and not stored. @default {@link DEFAULT_MAX_PENDING_TRAIN_STEPS_PER_CLIENT} */
   maxPendingTrainStepsPerClient?: number;
-  /** ZMTP heartbeat interval in ms. */
-  heartbeatMs?: number;
 }
 
 /** Options of {@link TrainerServer.makeFromFile}. */
@@ -157,16 +140,8 @@ export class TrainerServer {
     for (const t of this.config.dataTable) this.tables.set(t.name, new Table(t));
     this.host = options.host ?? DEFAULT_BIND_HOST;
     const transport = transportFor('server', options);
-    this.rpc = new RpcServer(transport, {
-      ...(options.limits ? { limits: options.limits } : {}),
-      ...(options.encode ? { encode: options.encode } : {}),
-      ...(options.maxInFlightPerClient !== undefined ? { maxInFlightPerClient: options.maxInFlightPerClient } : {}),
-      ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
-    });
-    this.publisher = new Publisher(transport, {
-      ...(options.encode ? { encode: options.encode } : {}),
-      ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
-    });
+    this.rpc = new RpcServer(transport, rpcServerOptions(options));
+    this.publisher = new Publisher(transport, publisherOptions(options));
     // Updated in place with the bound ports once started (serveHandshake compares against this object).
     this.handshakeRecord = { ...this.config.toHandshake() };
     serveHandshake(this.rpc, TRAINER_MODE, this.handshakeRecord);
