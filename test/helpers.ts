@@ -2,6 +2,7 @@
  * Shared test helpers: waiting on conditions with deadlines (never fixed sleeps), and both transports.
  */
 
+import { generateKeyPair } from '../src/security.js';
 import type { Transport } from '../src/transport.js';
 import { InprocTransport } from '../src/transport-inproc.js';
 import { ZmqTransport } from '../src/transport-zmq.js';
@@ -29,9 +30,16 @@ export async function within<T>(promise: Promise<T>, timeoutMs: number, what: st
   }
 }
 
+/** A ZeroMQ transport with CURVE on: its servers use a fresh key pair, its clients know the server key. */
+function curveTransport(): Transport {
+  const server = generateKeyPair();
+  return new ZmqTransport({ server: { keyPair: server }, client: { serverPublicKey: server.publicKey } });
+}
+
 /** The transports every conformance suite runs against. */
 export const transports: { name: string; make: () => Transport }[] = [
   { name: 'zmq', make: () => new ZmqTransport() },
+  { name: 'zmq+curve', make: curveTransport },
   { name: 'inproc', make: () => new InprocTransport() },
 ];
 
