@@ -73,8 +73,11 @@ describe('faults: server killed with SIGKILL', () => {
     );
     expect(answers).toEqual(tokens.map((token) => ({ token })));
 
-    // The new server saw each request once, and none of those that timed out before it started.
-    const got = second.fixture.lines.filter((l) => l.startsWith('got ')).map((l) => l.slice(4));
+    // The new server saw each request once, and none of those that timed out before it started. (Its log lines come
+    // through a pipe and may trail the replies: wait until it has logged at least as many as were answered.)
+    const logged = (): string[] => second.fixture.lines.filter((l) => l.startsWith('got ')).map((l) => l.slice(4));
+    await waitFor(() => logged().length >= tokens.length + 1, "the new server's log of the calls it got");
+    const got = logged();
     expect([...got].sort()).toEqual(['patient', ...tokens].sort());
   });
 
