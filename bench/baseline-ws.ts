@@ -10,8 +10,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { arrayTypeOf, type DType, dtypeOfArray, isDType, Tensor, type TypedArray } from '../src/tensor.js';
 import type { RoundTrip, RoundTripTarget } from './measure.js';
 import { type BenchCase, dataBytes } from './payloads.js';
-
-const HOST = '127.0.0.1';
+import { HOST } from './target-edgeml.js';
 
 /** JSON form of a tensor or typed array. */
 interface JsonArray {
@@ -59,32 +58,44 @@ export function decodeJson(text: string): { id: number; payload: unknown } {
   return JSON.parse(text, reviver) as { id: number; payload: unknown };
 }
 
-/** JSON-over-WebSocket echo. */
+/** Starts the JSON-over-WebSocket echo server on loopback. */
+export async function startWsServer(): Promise<{ port: number; close: () => Promise<void> }> {
+  const server = new WebSocketServer({ host: HOST, port: 0, maxPayload: 1024 * 1024 * 1024 });
+  server.on('connection', (ws) => {
+    ws.on('message', (data) => {
+      const { id, payload } = decodeJson(data.toString());
+      ws.send(encodeJson(id, payload));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    close: async () => {
+      for (const c of server.clients) c.terminate();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** JSON-over-WebSocket echo client. */
 export class WsJsonTarget implements RoundTripTarget {
   readonly name = 'ws-json';
   readonly heavy = true;
-  private server: WebSocketServer | undefined;
   private socket: WebSocket | undefined;
   private readonly pending = new Map<number, (payload: unknown) => void>();
   private nextId = 1;
 
-  constructor(private readonly cases: readonly string[] = ['img224', 'cams4']) {}
+  constructor(
+    private readonly port: number,
+    private readonly cases: readonly string[] = ['img224', 'cams4'],
+  ) {}
 
   async open(): Promise<void> {
-    const server = new WebSocketServer({ host: HOST, port: 0, maxPayload: 1024 * 1024 * 1024 });
-    this.server = server;
-    server.on('connection', (ws) => {
-      ws.on('message', (data) => {
-        const { id, payload } = decodeJson(data.toString());
-        ws.send(encodeJson(id, payload));
-      });
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('listening', resolve);
-      server.once('error', reject);
-    });
-    const { port } = server.address() as AddressInfo;
-    const socket = new WebSocket(`ws://${HOST}:${port}`, { maxPayload: 1024 * 1024 * 1024 });
+    const socket = new WebSocket(`ws://${HOST}:${this.port}`, { maxPayload: 1024 * 1024 * 1024 });
     this.socket = socket;
     socket.on('message', (data) => {
       const { id, payload } = decodeJson(data.toString());
@@ -124,17 +135,11 @@ export class WsJsonTarget implements RoundTripTarget {
 
   async close(): Promise<void> {
     const socket = this.socket;
-    const server = this.server;
     this.socket = undefined;
-    this.server = undefined;
     if (socket && socket.readyState !== WebSocket.CLOSED) {
       const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
       socket.close();
       await closed;
-    }
-    if (server) {
-      for (const c of server.clients) c.terminate();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   }
 }

@@ -1,37 +1,102 @@
 /**
- * The floor: a raw zeromq.js DEALER/ROUTER echo of the same bytes edgeml sends (the frames of an encoded request,
- * encoded once up front), echoed back unchanged. No codec, no request ids, no queue: what the network and zeromq.js
- * cost by themselves.
+ * The floor: raw zeromq.js DEALER/ROUTER carrying the same bytes edgeml sends (the frames of an encoded request,
+ * encoded once up front). The echo server sends every message straight back; the upload server answers each with the
+ * frames of an encoded acknowledgement, also encoded once. No codec, no request ids, no queues: what the network and
+ * zeromq.js cost by themselves.
  *
  * @module
  */
 import * as zmq from 'zeromq';
 import type { Frame } from '../src/codec.js';
-import { encodeRequest } from '../src/protocol.js';
+import { encodeReply, encodeRequest } from '../src/protocol.js';
 import type { RoundTrip, RoundTripTarget } from './measure.js';
-import type { BenchCase } from './payloads.js';
+import { ACK, type BenchCase } from './payloads.js';
+import { HOST, type Mode } from './target-edgeml.js';
 
-const HOST = '127.0.0.1';
 /** Frames of up to 1 GiB, like edgeml's default limit. */
-const SOCKET_OPTIONS = { linger: 0, maxMessageSize: 1024 * 1024 * 1024 };
+export const SOCKET_OPTIONS = { linger: 0, maxMessageSize: 1024 * 1024 * 1024 };
 
-/** Raw zeromq.js DEALER/ROUTER echo. */
+/** The frames of the upload reply, the same bytes edgeml's server sends. */
+const ACK_FRAMES: Frame[] = encodeReply(1, ACK);
+
+/** Starts a raw ROUTER on loopback that answers every message with `answer(message)`. */
+async function rawServer(answer: (msg: Buffer[]) => Frame[]): Promise<{ port: number; close: () => Promise<void> }> {
+  const router = new zmq.Router({ ...SOCKET_OPTIONS, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000 });
+  await router.bind(`tcp://${HOST}:0`);
+  const endpoint = router.lastEndpoint ?? '';
+  const port = Number(endpoint.slice(endpoint.lastIndexOf(':') + 1));
+  const serving = (async () => {
+    for (;;) {
+      let msg: Buffer[];
+      try {
+        msg = await router.receive();
+      } catch {
+        return;
+      }
+      try {
+        await router.send(answer(msg));
+      } catch {
+        if (router.closed) return;
+      }
+    }
+  })();
+  return {
+    port,
+    close: async () => {
+      router.close();
+      await serving;
+    },
+  };
+}
+
+/** Starts the raw servers: `echo` sends each message back, `upload` answers with the acknowledgement's frames. */
+export async function startRawServers(): Promise<{ echo: number; upload: number; close: () => Promise<void> }> {
+  const echo = await rawServer((msg) => msg);
+  const upload = await rawServer((msg) => [msg[0]!, ...ACK_FRAMES]);
+  return {
+    echo: echo.port,
+    upload: upload.port,
+    close: async () => {
+      await echo.close();
+      await upload.close();
+    },
+  };
+}
+
+/** A raw DEALER connected to the raw server at `port`. */
+export function rawDealer(port: number): zmq.Dealer {
+  const dealer = new zmq.Dealer({ ...SOCKET_OPTIONS, sendHighWaterMark: 10_000, receiveHighWaterMark: 10_000 });
+  dealer.connect(`tcp://${HOST}:${port}`);
+  return dealer;
+}
+
+/** The frames a raw client sends for case `c`: those of an edgeml request carrying its payload. */
+export function requestFrames(c: BenchCase, mode: Mode): Frame[] {
+  return encodeRequest(1, 'call', mode, c.payload);
+}
+
+/** One raw round trip on `dealer`; resolves with the bytes that came back. */
+export async function rawTrip(dealer: zmq.Dealer, frames: Frame[]): Promise<number> {
+  await dealer.send(frames);
+  const reply = await dealer.receive();
+  let n = 0;
+  for (const f of reply) n += f.byteLength;
+  return n;
+}
+
+/** Raw zeromq.js DEALER/ROUTER, one client. */
 export class RawZmqTarget implements RoundTripTarget {
   readonly name = 'raw-zmq';
   readonly heavy = false;
-  private router: zmq.Router | undefined;
   private dealer: zmq.Dealer | undefined;
-  private serving: Promise<void> | undefined;
+
+  constructor(
+    private readonly port: number,
+    private readonly mode: Mode,
+  ) {}
 
   async open(): Promise<void> {
-    const router = new zmq.Router(SOCKET_OPTIONS);
-    await router.bind(`tcp://${HOST}:0`);
-    const endpoint = router.lastEndpoint;
-    if (!endpoint) throw new Error('raw ROUTER did not report its endpoint');
-    this.router = router;
-    this.serving = echo(router);
-    this.dealer = new zmq.Dealer(SOCKET_OPTIONS);
-    this.dealer.connect(endpoint);
+    this.dealer = rawDealer(this.port);
   }
 
   supports(): boolean {
@@ -41,44 +106,21 @@ export class RawZmqTarget implements RoundTripTarget {
   async prepare(c: BenchCase): Promise<RoundTrip> {
     const dealer = this.dealer;
     if (!dealer) throw new Error('raw-zmq target is not open');
-    const frames: Frame[] = encodeRequest(1, 'call', 'echo', c.payload);
-    let bytes = 0;
-    for (const f of frames) bytes += f.byteLength;
-    const trip = async (): Promise<number> => {
-      await dealer.send(frames);
-      const reply = await dealer.receive();
-      let n = 0;
-      for (const f of reply) n += f.byteLength;
-      return n;
-    };
-    if ((await trip()) !== bytes) throw new Error(`raw-zmq echo of ${c.name} came back with another size`);
+    const frames = requestFrames(c, this.mode);
+    let sent = 0;
+    for (const f of frames) sent += f.byteLength;
+    let expected = sent;
+    if (this.mode === 'upload') expected = ACK_FRAMES.reduce((n, f) => n + f.byteLength, 0);
+    if ((await rawTrip(dealer, frames)) !== expected) {
+      throw new Error(`raw-zmq ${this.mode} of ${c.name} came back with another size`);
+    }
     return async () => {
-      await trip();
+      await rawTrip(dealer, frames);
     };
   }
 
   async close(): Promise<void> {
     this.dealer?.close();
-    this.router?.close();
-    await this.serving;
     this.dealer = undefined;
-    this.router = undefined;
-  }
-}
-
-/** Echoes every message back to its sender until the socket closes. */
-async function echo(router: zmq.Router): Promise<void> {
-  for (;;) {
-    let msg: Buffer[];
-    try {
-      msg = await router.receive();
-    } catch {
-      return;
-    }
-    try {
-      await router.send(msg);
-    } catch {
-      if (router.closed) return;
-    }
   }
 }

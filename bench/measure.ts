@@ -31,6 +31,25 @@ export interface RoundTripTarget {
 /** How long to measure one case. */
 export type Budget = { kind: 'seconds'; seconds: number } | { kind: 'iterations'; iterations: number };
 
+/** One line of the report: one target on one case of one set. */
+export interface ResultRow extends Summary {
+  /** Case set: `roundtrip`, `upload`, `throughput`, `broadcast`, `stream`, `memory`, `batching`, `codec`. */
+  set: string;
+  case: string;
+  description: string;
+  /** Bytes of one message (all frames), or of the payload where the set says so. */
+  bytes: number;
+  /**
+   * This target's cost over the raw zeromq.js floor's in the same run (p50 latency, time per call, time to deliver
+   * or peak memory, as the set says): 1.10 means 10% more than the floor. Absent without the raw baseline.
+   */
+  ratioToRaw?: number;
+  /** The issue's ceiling for edgeml's ratio to the floor, where one is set. */
+  ceiling?: number;
+  /** Figures particular to the set (delivered rate, resident memory, batch sizes, ...). */
+  extra?: Record<string, number | string>;
+}
+
 /** Latency summary of one target on one case. */
 export interface Summary {
   target: string;
@@ -59,8 +78,12 @@ const WARMUP_MAX = 2_000;
  */
 const BATCH_MS = 20;
 const BATCH_MAX = 500;
-/** Targets at most this many times slower per round trip than the fastest share its batch size. */
-const SAME_SPEED = 4;
+/**
+ * Targets at most this many times slower per round trip than the fastest share its batch size. edgeml and the raw
+ * floor always do (the heavy JSON baseline runs on its own); a warm-up disturbed by another process must not split
+ * them into different schedules.
+ */
+const SAME_SPEED = 10;
 /** With a time budget, measuring goes on past the deadline until every target has at least this many samples. */
 const MIN_SAMPLES = 10;
 
@@ -71,12 +94,22 @@ export function quantile(sorted: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank))]!;
 }
 
-/** Summarises `samples` (ms) of round trips that each carried `bytes` payload bytes each way. */
-export function summarise(target: string, samples: readonly number[], bytes: number): Summary {
+/**
+ * Summarises `samples` (ms) of round trips that each carried `bytes` bytes each way (`ways`: 2 for an echo, 1 for an
+ * upload or a broadcast). `elapsedMs`, where given, is the time the samples were taken in (concurrent calls overlap);
+ * otherwise the samples' sum.
+ */
+export function summarise(
+  target: string,
+  samples: readonly number[],
+  bytes: number,
+  ways = 2,
+  elapsedMs?: number,
+): Summary {
   const sorted = Float64Array.from(samples).sort();
   let total = 0;
   for (const s of samples) total += s;
-  const seconds = total / 1000;
+  const seconds = (elapsedMs ?? total) / 1000;
   return {
     target,
     count: samples.length,
@@ -84,7 +117,7 @@ export function summarise(target: string, samples: readonly number[], bytes: num
     p90: quantile(sorted, 0.9),
     p99: quantile(sorted, 0.99),
     mean: samples.length ? total / samples.length : Number.NaN,
-    mbPerSec: seconds > 0 ? (2 * bytes * samples.length) / seconds / 1e6 : 0,
+    mbPerSec: seconds > 0 ? (ways * bytes * samples.length) / seconds / 1e6 : 0,
     callsPerSec: seconds > 0 ? samples.length / seconds : 0,
   };
 }
@@ -98,9 +131,9 @@ async function warmUp(trip: RoundTrip): Promise<number> {
     await trip();
     times.push(performance.now() - t);
   }
-  // The 10th percentile: the warm-up's first calls (JIT) and other processes' bursts must not make a target look
-  // slower than it is, or it would be scheduled as a slow one.
-  return quantile(Float64Array.from(times).sort(), 0.1);
+  // The median of the second half: the first calls (JIT, on both sides of a connection) and other processes' bursts
+  // must not make a target look slower than it is, or it would be scheduled as a slow one.
+  return quantile(Float64Array.from(times.slice(times.length >> 1)).sort(), 0.5);
 }
 
 interface Schedule {
@@ -166,4 +199,69 @@ export async function interleave(
     }
   }
   return samples;
+}
+
+/** Calls a concurrent target completes in one window: their latencies (ms) and the window's real length (ms). */
+export interface WindowResult {
+  latencies: number[];
+  elapsedMs: number;
+}
+
+/** Runs a concurrent target for about `ms` milliseconds (every worker stops starting calls then, and finishes). */
+export type Window = (ms: number) => Promise<WindowResult>;
+
+/** Windows of each target run this long, alternating between targets. */
+const WINDOW_MS = 250;
+
+/**
+ * Runs `windows` (one per target name) interleaved: a warm-up window each (not recorded), then rounds in which every
+ * target runs one window, in a random order each round, until each has run `seconds` in total.
+ */
+export async function interleaveWindows(
+  windows: ReadonlyMap<string, Window>,
+  seconds: number,
+): Promise<Map<string, WindowResult>> {
+  const names = [...windows.keys()];
+  for (const name of names) await windows.get(name)!(WINDOW_MS);
+  const out = new Map<string, WindowResult>(names.map((n) => [n, { latencies: [], elapsedMs: 0 }]));
+  const rounds = Math.max(2, Math.round((seconds * 1000) / WINDOW_MS));
+  for (let round = 0; round < rounds; round++) {
+    const order = [...names];
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    for (const name of order) {
+      const r = await windows.get(name)!(WINDOW_MS);
+      const acc = out.get(name)!;
+      for (const l of r.latencies) acc.latencies.push(l);
+      acc.elapsedMs += r.elapsedMs;
+    }
+  }
+  return out;
+}
+
+/** Runs `workers` loops of `call` for about `ms` ms; returns the latencies of the calls and the time taken. */
+export async function concurrentWindow(
+  workers: number,
+  ms: number,
+  call: (worker: number) => Promise<void>,
+): Promise<WindowResult> {
+  const latencies: number[] = [];
+  const start = performance.now();
+  const stop = start + ms;
+  const loops: Promise<void>[] = [];
+  for (let w = 0; w < workers; w++) {
+    loops.push(
+      (async () => {
+        while (performance.now() < stop) {
+          const t = performance.now();
+          await call(w);
+          latencies.push(performance.now() - t);
+        }
+      })(),
+    );
+  }
+  await Promise.all(loops);
+  return { latencies, elapsedMs: performance.now() - start };
 }

@@ -22,8 +22,8 @@ export interface BenchCase {
   bytes: number;
 }
 
-/** Names of the round-trip cases, in report order. */
-export const CASE_NAMES = ['small', 'img224', 'cams4', '10mb'] as const;
+/** Names of the payload cases, in report order. */
+export const CASE_NAMES = ['small', 'img224', 'cams4', '10mb', '100mb'] as const;
 
 /** A case name. */
 export type CaseName = (typeof CASE_NAMES)[number];
@@ -65,14 +65,23 @@ function build(name: CaseName): { description: string; payload: unknown } {
         description: '4 x uint8 480x640x3 + float32[7]',
         payload: { cams: [1, 2, 3, 4].map((s) => image(480, 640, s)), state: state() },
       };
-    case '10mb': {
-      const n = (10 * 1024 * 1024) / 4;
-      const data = new Float32Array(n);
-      for (let i = 0; i < n; i++) data[i] = (i % 1000) / 7;
-      return { description: 'float32[2621440] (10 MiB)', payload: { weights: new Tensor('float32', data, [n]) } };
-    }
+    case '10mb':
+      return { description: 'float32[2621440] (10 MiB)', payload: { weights: weights(10) } };
+    case '100mb':
+      return { description: 'float32[26214400] (100 MiB)', payload: { weights: weights(100) } };
   }
 }
+
+/** A float32 tensor of `mib` MiB, as a weights update would carry. */
+export function weights(mib: number): Tensor {
+  const n = (mib * 1024 * 1024) / 4;
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) data[i] = (i % 1000) / 7;
+  return new Tensor('float32', data, [n]);
+}
+
+/** The reply of the upload mode: a small acknowledgement, as a server that only consumes the data would send. */
+export const ACK = { ok: true } as const;
 
 /** Builds case `name`. */
 export function makeCase(name: CaseName): BenchCase {

@@ -1,12 +1,14 @@
 /**
- * Reporting: the machine a run happened on, the Markdown table, and the JSON document written by `--json`.
+ * Reporting: the machine a run happened on, one Markdown table per case set, the targets met or missed, and the JSON
+ * document written by `--json`.
  *
  * @module
  */
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import type { ResultRow } from './roundtrip.js';
+import type { ResultRow } from './measure.js';
+import { WS_SPEEDUP_TARGET } from './roundtrip.js';
 
 /** Where and when a run happened. */
 export interface MachineInfo {
@@ -18,6 +20,8 @@ export interface MachineInfo {
   loadStart: number;
   loadEnd?: number;
   commit?: string;
+  /** `GLIBC_TUNABLES` of the run, if set (it changes the large cases: docs/performance.md). */
+  glibcTunables?: string;
   date: string;
 }
 
@@ -31,6 +35,7 @@ export function machineInfo(): MachineInfo {
     loadStart: loadavg()[0] ?? 0,
     date: new Date().toISOString(),
   };
+  if (process.env.GLIBC_TUNABLES) info.glibcTunables = process.env.GLIBC_TUNABLES;
   try {
     info.commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: 'pipe' }).trim();
   } catch {
@@ -44,8 +49,16 @@ function ms(v: number): string {
   return v < 1 ? v.toFixed(3) : v < 100 ? v.toFixed(2) : v.toFixed(0);
 }
 
-function mb(v: number): string {
-  return v < 10 ? v.toFixed(2) : v.toFixed(0);
+function num(v: number | string | undefined, digits = 1): string {
+  if (typeof v === 'string') return v;
+  if (v === undefined || !Number.isFinite(v)) return '-';
+  return v < 10 && digits > 0 ? v.toFixed(digits + 1) : v.toFixed(v < 100 ? digits : 0);
+}
+
+function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(2)} MiB`;
 }
 
 function ratio(row: ResultRow): string {
@@ -55,42 +68,182 @@ function ratio(row: ResultRow): string {
   return `${r} (target <= ${row.ceiling}: ${row.ratioToRaw <= row.ceiling ? 'met' : 'missed'})`;
 }
 
-function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / 1024 / 1024).toFixed(2)} MiB`;
+function x(row: ResultRow, key: string): number | string | undefined {
+  return row.extra?.[key];
 }
 
-/** The results as a Markdown table, one row per target and case. */
-export function markdownTable(rows: readonly ResultRow[]): string {
+interface Column {
+  header: string;
+  right?: boolean;
+  cell: (r: ResultRow) => string;
+}
+
+const CASE: Column = { header: 'case', cell: (r) => r.case };
+const TARGET: Column = { header: 'target', cell: (r) => r.target };
+const N: Column = { header: 'n', right: true, cell: (r) => String(r.count) };
+const P50: Column = { header: 'p50 ms', right: true, cell: (r) => ms(r.p50) };
+const P99: Column = { header: 'p99 ms', right: true, cell: (r) => ms(r.p99) };
+const MBS: Column = { header: 'MB/s', right: true, cell: (r) => num(r.mbPerSec, 0) };
+const RATIO: Column = { header: 'vs raw', cell: ratio };
+const us = (key: string, header: string): Column => ({ header, right: true, cell: (r) => num(x(r, key), 2) });
+
+/** Per set: its title, how it is measured (one line), and its columns. */
+const SET_TABLES: Record<string, { title: string; method: string; columns: Column[] }> = {
+  codec: {
+    title: 'Codec cost per message (hot loop, no sockets)',
+    method: 'Median of 15 batches of 2000 calls; microseconds per call.',
+    columns: [
+      CASE,
+      us('encodeRequest', 'encode request µs'),
+      us('decodeRequest', 'decode request µs'),
+      us('encodeReply', 'encode reply µs'),
+      us('decodeReply', 'decode reply µs'),
+      us('totalUs', 'round trip total µs'),
+    ],
+  },
+  roundtrip: {
+    title: 'Request/reply round trip (echo, one client, one call at a time)',
+    method: 'edgeml and raw-zmq interleaved in batches; ws-json after them. "vs raw": p50 over raw-zmq p50.',
+    columns: [
+      CASE,
+      { header: 'bytes each way', right: true, cell: (r) => bytes(r.bytes) },
+      TARGET,
+      N,
+      P50,
+      P99,
+      MBS,
+      RATIO,
+    ],
+  },
+  upload: {
+    title: 'Upload (payload up, small acknowledgement back, one client, one call at a time)',
+    method: 'edgeml and raw-zmq interleaved in batches. MB/s counts the upload only. "vs raw": p50 over raw-zmq p50.',
+    columns: [CASE, { header: 'bytes up', right: true, cell: (r) => bytes(r.bytes) }, TARGET, N, P50, P99, MBS, RATIO],
+  },
+  throughput: {
+    title: 'Throughput (echo, N clients each calling back to back)',
+    method: 'Alternating 250 ms windows. "vs raw": raw-zmq calls/s over this target\'s (time per call).',
+    columns: [
+      CASE,
+      TARGET,
+      N,
+      { header: 'calls/s', right: true, cell: (r) => num(r.callsPerSec, 0) },
+      P50,
+      P99,
+      MBS,
+      RATIO,
+    ],
+  },
+  broadcast: {
+    title: 'Broadcast of 100 MiB weights (time until every subscriber has them)',
+    method:
+      'Subscribers in a child process; targets take turns. MB/s: 100 MiB x subscribers over the time. "vs raw": p50 over raw-zmq p50.',
+    columns: [CASE, TARGET, N, P50, { header: 'max ms', right: true, cell: (r) => ms(r.p99) }, MBS, RATIO],
+  },
+  stream: {
+    title: 'Observation streaming (cams4 at 30 Hz)',
+    method:
+      'Subscribers in a child process; alternating one-second segments. Latency: publish call to subscriber callback.',
+    columns: [
+      CASE,
+      TARGET,
+      {
+        header: 'delivered / sent',
+        right: true,
+        cell: (r) => `${x(r, 'delivered')} / ${Number(x(r, 'published')) * Number(x(r, 'subscribers'))}`,
+      },
+      { header: 'rate per subscriber Hz', right: true, cell: (r) => num(r.callsPerSec, 1) },
+      { header: 'latency p50 ms', right: true, cell: (r) => ms(r.p50) },
+      { header: 'latency p99 ms', right: true, cell: (r) => ms(r.p99) },
+      RATIO,
+    ],
+  },
+  memory: {
+    title: 'Memory while streaming 1 GiB of cams4 uploads (server and client in separate processes)',
+    method: 'RSS sampled every 10 ms, peak including the kernel high-water mark. "vs raw": peak over raw-zmq peak.',
+    columns: [
+      CASE,
+      TARGET,
+      { header: 'idle MiB', right: true, cell: (r) => num(x(r, 'idleMiB'), 0) },
+      { header: 'peak MiB', right: true, cell: (r) => num(x(r, 'peakMiB'), 0) },
+      { header: 'growth MiB', right: true, cell: (r) => num(x(r, 'growthMiB'), 0) },
+      { header: 'MB/s', right: true, cell: (r) => num(r.mbPerSec, 0) },
+      RATIO,
+    ],
+  },
+  batching: {
+    title: 'Dynamic batching with a real model (32 concurrent clients, TensorFlow.js on the CPU)',
+    method: 'Server in a child process; the two interfaces in alternating windows. Batches formed while measuring.',
+    columns: [
+      CASE,
+      TARGET,
+      N,
+      { header: 'calls/s', right: true, cell: (r) => num(r.callsPerSec, 0) },
+      P50,
+      P99,
+      { header: 'speedup', right: true, cell: (r) => `${Number(x(r, 'speedup')).toFixed(2)}x` },
+      {
+        header: 'batches (mean size; most frequent size:count)',
+        cell: (r) =>
+          x(r, 'batches') === undefined ? '-' : `${x(r, 'batches')} (${num(x(r, 'meanBatch'), 1)}; ${x(r, 'sizes')})`,
+      },
+    ],
+  },
+};
+
+/** The Markdown table of the rows of one set. */
+export function markdownTable(set: string, rows: readonly ResultRow[]): string {
+  const spec = SET_TABLES[set];
+  if (!spec) throw new Error(`no table for set ${set}`);
   const lines = [
-    '| case | bytes each way | target | n | p50 ms | p99 ms | MB/s | p50 / raw |',
-    '|---|---:|---|---:|---:|---:|---:|---|',
+    `| ${spec.columns.map((c) => c.header).join(' | ')} |`,
+    `|${spec.columns.map((c) => (c.right ? '---:' : '---')).join('|')}|`,
   ];
-  for (const r of rows) {
-    lines.push(
-      `| ${r.case} | ${bytes(r.bytes)} | ${r.target} | ${r.count} | ${ms(r.p50)} | ${ms(r.p99)} | ${mb(r.mbPerSec)} | ${ratio(r)} |`,
-    );
-  }
+  for (const r of rows) lines.push(`| ${spec.columns.map((c) => c.cell(r)).join(' | ')} |`);
   return lines.join('\n');
 }
 
-/** Comparisons that span rows: how many times faster edgeml is than JSON over WebSocket, per case. */
-export function comparisons(rows: readonly ResultRow[]): string[] {
+/** The report of a run: one section per set present in `rows`, then the targets. */
+export function markdownReport(machine: MachineInfo, rows: readonly ResultRow[], heading: string): string {
+  const out = [heading, '', machineLine(machine)];
+  for (const set of Object.keys(SET_TABLES)) {
+    const these = rows.filter((r) => r.set === set);
+    if (these.length === 0) continue;
+    const spec = SET_TABLES[set]!;
+    out.push('', `### ${spec.title}`, '', spec.method, '', markdownTable(set, these));
+  }
+  const targets = targetLines(rows);
+  if (targets.length > 0) out.push('', '### Targets (issue 6)', '', ...targets.map((l) => `- ${l}`));
+  return out.join('\n');
+}
+
+/** One line per issue-6 target present in `rows`: met or missed, and by how much. */
+export function targetLines(rows: readonly ResultRow[]): string[] {
   const out: string[] = [];
-  for (const c of new Set(rows.map((r) => r.case))) {
-    const edgeml = rows.find((r) => r.case === c && r.target === 'edgeml');
-    const ws = rows.find((r) => r.case === c && r.target === 'ws-json');
-    if (edgeml && ws) out.push(`${c}: edgeml p50 is ${(ws.p50 / edgeml.p50).toFixed(1)}x faster than ws-json`);
+  for (const r of rows) {
+    if (r.target !== 'edgeml' || r.ceiling === undefined || r.ratioToRaw === undefined) continue;
+    const verdict =
+      r.ratioToRaw <= r.ceiling ? 'met' : `missed by ${((r.ratioToRaw / r.ceiling - 1) * 100).toFixed(1)}%`;
+    out.push(`${r.set} ${r.case}: ${r.ratioToRaw.toFixed(3)}x the raw floor (target <= ${r.ceiling}): ${verdict}`);
+  }
+  for (const c of new Set(rows.filter((r) => r.set === 'roundtrip').map((r) => r.case))) {
+    const edgeml = rows.find((r) => r.set === 'roundtrip' && r.case === c && r.target === 'edgeml');
+    const ws = rows.find((r) => r.set === 'roundtrip' && r.case === c && r.target === 'ws-json');
+    if (!edgeml || !ws) continue;
+    const speedup = ws.p50 / edgeml.p50;
+    const goal =
+      c === 'cams4' ? ` (target >= ${WS_SPEEDUP_TARGET}x: ${speedup >= WS_SPEEDUP_TARGET ? 'met' : 'missed'})` : '';
+    out.push(`roundtrip ${c}: edgeml p50 is ${speedup.toFixed(1)}x faster than ws-json${goal}`);
   }
   return out;
 }
 
-/** The machine line printed above the table. */
+/** The machine line printed above the tables. */
 export function machineLine(m: MachineInfo): string {
   const load =
     m.loadEnd === undefined ? m.loadStart.toFixed(2) : `${m.loadStart.toFixed(2)} -> ${m.loadEnd.toFixed(2)}`;
-  return `${m.cpu}, ${m.cores} cores, Node ${m.node}, ${m.platform}, load ${load}${m.commit ? `, commit ${m.commit}` : ''}`;
+  const tunables = m.glibcTunables ? `, GLIBC_TUNABLES=${m.glibcTunables}` : '';
+  return `${m.cpu}, ${m.cores} cores, Node ${m.node}, ${m.platform}, load ${load}${m.commit ? `, commit ${m.commit}` : ''}${tunables}`;
 }
 
 /** Writes the JSON document of a run. */

@@ -1,13 +1,78 @@
 /**
- * `npm run bench`: runs the selected case sets, prints a Markdown table (stdout) and optionally writes JSON.
- * Progress goes to stderr. Not part of the test run; nothing here asserts on timings.
+ * `npm run bench`: compiles the benchmark and the library with tsc (the code users run, not a transpile-on-load
+ * that makes every imported binding a getter), runs the selected case sets, prints Markdown tables (stdout) and
+ * optionally writes JSON. Progress goes to stderr. Not part of the test run; nothing here asserts on timings.
  *
  * @module
  */
 import { loadavg } from 'node:os';
-import { parseOptions, USAGE } from './options.js';
-import { comparisons, machineInfo, machineLine, markdownTable, writeJson } from './report.js';
+import { runBatching } from './batching.js';
+import { runCodec } from './codec-cost.js';
+import type { ResultRow } from './measure.js';
+import { runMemory } from './memory.js';
+import { type BenchOptions, parseOptions, UPLOAD_CASES, USAGE } from './options.js';
+import { runBroadcast, runStream } from './pubsub.js';
+import { machineInfo, markdownReport, writeJson } from './report.js';
 import { runRoundTrip } from './roundtrip.js';
+import { type Servers, startServers } from './servers.js';
+import { runThroughput } from './throughput.js';
+
+function seconds(options: BenchOptions): number {
+  return options.budget.kind === 'seconds' ? options.budget.seconds : 2;
+}
+
+async function runSets(options: BenchOptions, progress: (line: string) => void): Promise<ResultRow[]> {
+  const rows: ResultRow[] = [];
+  const raw = options.baselines.includes('raw');
+  const needsServers = options.sets.some((s) => s === 'roundtrip' || s === 'upload' || s === 'throughput');
+  let servers: Servers | undefined;
+  try {
+    if (needsServers) {
+      servers = await startServers(options.split);
+      progress(`request/reply servers ${servers.where}`);
+    }
+    for (const set of options.sets) {
+      switch (set) {
+        case 'codec':
+          rows.push(...runCodec(progress));
+          break;
+        case 'roundtrip':
+        case 'upload':
+          rows.push(
+            ...(await runRoundTrip({
+              mode: set === 'roundtrip' ? 'echo' : 'upload',
+              cases: set === 'roundtrip' ? options.roundtrip : UPLOAD_CASES,
+              baselines: options.baselines,
+              budget: options.budget,
+              ports: servers!.ports,
+              progress,
+            })),
+          );
+          break;
+        case 'throughput':
+          rows.push(
+            ...(await runThroughput({ ports: servers!.ports, seconds: seconds(options) * (2 / 3), raw, progress })),
+          );
+          break;
+        case 'broadcast':
+          rows.push(...(await runBroadcast({ trials: options.trials, raw, progress })));
+          break;
+        case 'stream':
+          rows.push(...(await runStream({ seconds: seconds(options), raw, progress })));
+          break;
+        case 'memory':
+          rows.push(...(await runMemory({ raw, progress })));
+          break;
+        case 'batching':
+          rows.push(...(await runBatching({ seconds: seconds(options), progress })));
+          break;
+      }
+    }
+  } finally {
+    await servers?.close();
+  }
+  return rows;
+}
 
 async function main(): Promise<void> {
   let options: ReturnType<typeof parseOptions>;
@@ -23,33 +88,24 @@ async function main(): Promise<void> {
     return;
   }
   const machine = machineInfo();
+  const started = performance.now();
   const progress = (line: string): void => {
-    process.stderr.write(`bench ${line}\n`);
+    process.stderr.write(`bench ${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s  ${line}\n`);
   };
   const budget =
     options.budget.kind === 'seconds' ? `${options.budget.seconds} s` : `${options.budget.iterations} iterations`;
-  progress(`round trip, concurrency 1, ${budget} per case, batches interleaved`);
-  const rows = await runRoundTrip({
-    cases: options.cases,
-    baselines: options.baselines,
-    budget: options.budget,
-    progress,
-  });
+  progress(
+    `sets ${options.sets.join(', ')}; ${budget} per case; request/reply servers ${options.split ? 'in a child process' : 'in-process'}`,
+  );
+  const rows = await runSets(options, progress);
   machine.loadEnd = loadavg()[0] ?? 0;
-  const out = [
-    `## Request/reply round trip (concurrency 1, ${budget} per case, loopback)`,
-    '',
-    machineLine(machine),
-    '',
-    markdownTable(rows),
-    '',
-    ...comparisons(rows).map((l) => `- ${l}`),
-  ];
-  process.stdout.write(`${out.join('\n')}\n`);
+  const heading = `## edgeml benchmark (${budget} per case, loopback, request/reply servers ${options.split ? 'in a child process' : 'in-process'})`;
+  process.stdout.write(`${markdownReport(machine, rows, heading)}\n`);
   if (options.json) {
     writeJson(options.json, machine, options, rows);
     progress(`wrote ${options.json}`);
   }
+  progress('done');
 }
 
 main().catch((e: unknown) => {

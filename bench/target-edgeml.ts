@@ -1,27 +1,46 @@
 /**
- * The system under test: an edgeml {@link InferenceServer} with an `echo` interface and one {@link InferenceClient},
+ * The system under test: {@link InferenceClient}s calling an edgeml {@link InferenceServer} (started by servers.ts)
  * over the default ZeroMQ transport on loopback. Every call encodes and decodes for real, as a user's call would.
  *
  * @module
  */
 import { InferenceClient, InferenceServer } from '../src/inference.js';
 import type { RoundTrip, RoundTripTarget } from './measure.js';
-import { type BenchCase, dataBytes } from './payloads.js';
+import { ACK, type BenchCase, dataBytes } from './payloads.js';
 
-const HOST = '127.0.0.1';
+/** Loopback, where every benchmark server listens. */
+export const HOST = '127.0.0.1';
 
-/** edgeml request/reply echo. */
+/** What a round trip does: `echo` sends the payload back, `upload` answers with the small {@link ACK}. */
+export type Mode = 'echo' | 'upload';
+
+/** Starts the edgeml server of the benchmark: interfaces `echo` and `upload`. */
+export async function startEdgemlServer(): Promise<{ port: number; close: () => Promise<void> }> {
+  const server = new InferenceServer({ port: 0, host: HOST });
+  server.registerInterface('echo', (payload) => payload);
+  server.registerInterface('upload', () => ACK);
+  await server.start();
+  return { port: server.port, close: () => server.stop() };
+}
+
+/** A client of the edgeml server. */
+export function edgemlClient(port: number): InferenceClient {
+  return new InferenceClient(HOST, port, { timeoutMs: 60_000 });
+}
+
+/** edgeml request/reply, one client. */
 export class EdgemlTarget implements RoundTripTarget {
   readonly name = 'edgeml';
   readonly heavy = false;
-  private server: InferenceServer | undefined;
   private client: InferenceClient | undefined;
 
+  constructor(
+    private readonly port: number,
+    private readonly mode: Mode,
+  ) {}
+
   async open(): Promise<void> {
-    this.server = new InferenceServer({ port: 0, host: HOST });
-    this.server.registerInterface('echo', (payload) => payload);
-    await this.server.start();
-    this.client = new InferenceClient(HOST, this.server.port, { timeoutMs: 30_000 });
+    this.client = edgemlClient(this.port);
   }
 
   supports(): boolean {
@@ -31,19 +50,18 @@ export class EdgemlTarget implements RoundTripTarget {
   async prepare(c: BenchCase): Promise<RoundTrip> {
     const client = this.client;
     if (!client) throw new Error('edgeml target is not open');
-    const expected = dataBytes(c.payload);
-    // Check the echo once, outside the measured calls.
-    const echoed = await client.call('echo', c.payload);
-    if (dataBytes(echoed) !== expected) throw new Error(`edgeml echo of ${c.name} came back with other data`);
+    const method = this.mode;
+    // Check the reply once, outside the measured calls.
+    const reply = await client.call(method, c.payload);
+    const ok = method === 'echo' ? dataBytes(reply) === dataBytes(c.payload) : JSON.stringify(reply) === '{"ok":true}';
+    if (!ok) throw new Error(`edgeml ${method} of ${c.name} came back wrong`);
     return async () => {
-      await client.call('echo', c.payload);
+      await client.call(method, c.payload);
     };
   }
 
   async close(): Promise<void> {
     this.client?.close();
-    await this.server?.stop();
     this.client = undefined;
-    this.server = undefined;
   }
 }
