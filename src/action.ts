@@ -25,7 +25,8 @@ import { type AuthenticationError, ClosedError, EdgeMLError, InvalidArgumentErro
 import { handshake, serveHandshake } from './handshake.js';
 import { publisherOptions, rpcClientOptions, rpcServerOptions, subscriberOptions } from './mode-options.js';
 import { DEFAULT_BIND_HOST, DEFAULT_CONNECT_TIMEOUT_MS } from './options.js';
-import { type CallOptions, RpcClient, RpcServer, type RpcServerStats } from './rpc.js';
+import { RpcServer, type RpcServerStats } from './rpc.js';
+import { type CallOptions, RpcClient } from './rpc-client.js';
 import type { ConnectionStatus, Transport } from './transport.js';
 import { transportFor } from './transport-zmq.js';
 

@@ -7,7 +7,8 @@
 import { parseArgs } from 'node:util';
 import { TimeoutError } from './errors.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from './options.js';
-import { M_PING, RpcClient } from './rpc.js';
+import { M_PING } from './rpc.js';
+import { RpcClient } from './rpc-client.js';
 import { ZmqTransport } from './transport-zmq.js';
 
 /** Options both commands take. */

@@ -13,7 +13,7 @@ import { ActionClient, ActionServer } from './action.js';
 import type { ActionClientOptions, ActionConfigInit, ActionServerOptions } from './action-config.js';
 import type { StepResult } from './cartpole.js';
 import { InvalidArgumentError, ProtocolError } from './errors.js';
-import type { CallOptions } from './rpc.js';
+import type { CallOptions } from './rpc-client.js';
 
 /** Observation key of an env server. */
 export const ENV_OBSERVATION_KEY = 'observation';

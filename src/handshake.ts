@@ -6,7 +6,8 @@
  * @module
  */
 import { ConfigMismatchError, ProtocolError } from './errors.js';
-import type { CallOptions, RpcClient, RpcServer } from './rpc.js';
+import type { RpcServer } from './rpc.js';
+import type { CallOptions, RpcClient } from './rpc-client.js';
 
 /** Method name of the handshake on the wire. */
 export const M_HELLO = 'hello';

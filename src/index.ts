@@ -101,15 +101,14 @@ export {
   writeMessageFile,
 } from './persist.js';
 export {
-  type CallOptions,
+  M_PING,
   type RequestContext,
   type RequestHandler,
-  RpcClient,
-  type RpcClientOptions,
   RpcServer,
   type RpcServerOptions,
   type RpcServerStats,
 } from './rpc.js';
+export { type CallOptions, RpcClient, type RpcClientOptions } from './rpc-client.js';
 export {
   type ClientSecurity,
   generateKeyPair,

@@ -9,7 +9,8 @@ import { Batcher, type BatchOptions, type BatchStats } from './batching.js';
 import { InvalidArgumentError, NotFoundError } from './errors.js';
 import { type ModeClientOptions, type ModeServerOptions, rpcClientOptions, rpcServerOptions } from './mode-options.js';
 import { DEFAULT_BIND_HOST } from './options.js';
-import { type CallOptions, RpcClient, RpcServer, type RpcServerStats } from './rpc.js';
+import { RpcServer, type RpcServerStats } from './rpc.js';
+import { type CallOptions, RpcClient } from './rpc-client.js';
 import type { ConnectionStatus } from './transport.js';
 import { transportFor } from './transport-zmq.js';
 

@@ -5,7 +5,8 @@
  */
 import type { PublisherOptions, SubscriberOptions } from './broadcast.js';
 import type { DecodeLimits, EncodeOptions } from './codec.js';
-import type { RpcClientOptions, RpcServerOptions } from './rpc.js';
+import type { RpcServerOptions } from './rpc.js';
+import type { RpcClientOptions } from './rpc-client.js';
 import type { ClientSecurity, ServerSecurity } from './security.js';
 import type { ConnectionStatus, Transport } from './transport.js';
 

@@ -19,7 +19,7 @@ import {
 import { handshake } from './handshake.js';
 import { type ModeClientOptions, rpcClientOptions, subscriberOptions } from './mode-options.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, DEFAULT_WEIGHTS_QUEUE } from './options.js';
-import { type CallOptions, RpcClient } from './rpc.js';
+import { type CallOptions, RpcClient } from './rpc-client.js';
 import type { WaitOptions } from './tables.js';
 import { M_REQUEST, M_TRAIN, TRAINER_MODE, WEIGHTS_TOPIC, type WeightsMessage } from './trainer.js';
 import { RateLimiter, TrainerConfig, type TrainerConfigOptions } from './trainer-config.js';

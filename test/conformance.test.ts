@@ -6,7 +6,8 @@ import { createServer } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Delivery, Publisher, Subscriber, type SubscriberOptions } from '../src/broadcast.js';
 import { AbortError, ClosedError, LimitError, TimeoutError } from '../src/errors.js';
-import { RpcClient, type RpcClientOptions, RpcServer, type RpcServerOptions } from '../src/rpc.js';
+import { RpcServer, type RpcServerOptions } from '../src/rpc.js';
+import { RpcClient, type RpcClientOptions } from '../src/rpc-client.js';
 import type { ConnectionStatus, Transport } from '../src/transport.js';
 import { HOST, transports, waitFor } from './helpers.js';
 

@@ -16,7 +16,7 @@ import {
   RemoteError,
   TimeoutError,
 } from '../src/errors.js';
-import { RpcClient } from '../src/rpc.js';
+import { RpcClient } from '../src/rpc-client.js';
 import { DataTable } from '../src/tables.js';
 import { Tensor } from '../src/tensor.js';
 import { type TrainCallback, TrainerServer, type TrainerServerOptions } from '../src/trainer.js';
