@@ -8,8 +8,9 @@
  */
 import { InferenceServer } from '../src/inference.js';
 import type { Tensor } from '../src/tensor.js';
+import { BATCH } from './batching.js';
 import { onParentStop, toParent } from './children.js';
-import { BATCH, Classifier } from './model.js';
+import { Classifier } from './model.js';
 import { HOST } from './target-edgeml.js';
 
 const model = await Classifier.create();

@@ -1,17 +1,37 @@
 /**
  * Case set "batching" (issue 6, part 3): 32 concurrent clients calling a real model (model.ts, TensorFlow.js on the
  * CPU) on an edgeml server in a child process, through the interface without batching and through the one with
- * dynamic batching, in alternating windows. Reports calls per second and latency for both, and the batch sizes the
+ * dynamic batching, in alternating windows. (TensorFlow.js is loaded by the child only: in this process its heap would
+ * make every garbage collection of the other sets slower.) Reports calls per second and latency for both, and the batch sizes the
  * server formed while measuring (`stats().batches`).
  *
  * @module
  */
 import type { BatchStats } from '../src/batching.js';
 import type { InferenceClient } from '../src/inference.js';
+import { Tensor } from '../src/tensor.js';
 import { forkChild, has, nextMessage, stopChild } from './children.js';
 import { concurrentWindow, interleaveWindows, type ResultRow, summarise, type Window } from './measure.js';
-import { BATCH, testImage } from './model.js';
 import { edgemlClient } from './target-edgeml.js';
+
+/** Batch options of the batching set's `batched` interface. */
+export const BATCH = { maxBatchSize: 32, maxDelayMs: 2 };
+
+/** Shape of one input image of the model (model.ts). */
+export const IMAGE_SHAPE = [32, 32, 3] as const;
+
+/** A deterministic test image for client `i`. */
+export function testImage(i: number): Tensor<'uint8'> {
+  const data = new Uint8Array(IMAGE_SHAPE[0] * IMAGE_SHAPE[1] * IMAGE_SHAPE[2]);
+  let x = (i + 1) * 2654435761;
+  for (let j = 0; j < data.length; j++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    data[j] = x & 0xff;
+  }
+  return new Tensor('uint8', data, [...IMAGE_SHAPE]);
+}
 
 /** Concurrent clients. */
 export const BATCHING_CLIENTS = 32;

@@ -84,6 +84,8 @@ const BATCH_MAX = 500;
  * them into different schedules.
  */
 const SAME_SPEED = 10;
+/** Batches of at least this many round trips start with one that is not recorded. */
+const RESETTLE_MIN_BATCH = 5;
 /** With a time budget, measuring goes on past the deadline until every target has at least this many samples. */
 const MIN_SAMPLES = 10;
 
@@ -136,6 +138,14 @@ async function warmUp(trip: RoundTrip): Promise<number> {
   return quantile(Float64Array.from(times.slice(times.length >> 1)).sort(), 0.5);
 }
 
+/** What {@link interleave} measured. */
+export interface Interleaved {
+  /** Latency samples per target, in milliseconds. */
+  samples: Map<string, number[]>;
+  /** Per target, the median latency of its batch in each round (sparse: rounds it did not run are empty). */
+  batchMedians: Map<string, number[]>;
+}
+
 interface Schedule {
   /** Round trips per batch. */
   batch: number;
@@ -148,10 +158,7 @@ interface Schedule {
  * target runs one batch (a much slower target only every few rounds), in a random order, until the budget is spent.
  * Returns the latency samples per target, in milliseconds.
  */
-export async function interleave(
-  trips: ReadonlyMap<string, RoundTrip>,
-  budget: Budget,
-): Promise<Map<string, number[]>> {
+export async function interleave(trips: ReadonlyMap<string, RoundTrip>, budget: Budget): Promise<Interleaved> {
   const names = [...trips.keys()];
   const perTrip = new Map<string, number>();
   for (const name of names) perTrip.set(name, Math.max(await warmUp(trips.get(name)!), 1e-3));
@@ -172,6 +179,7 @@ export async function interleave(
     );
   }
   const samples = new Map<string, number[]>(names.map((n) => [n, []]));
+  const batchMedians = new Map<string, number[]>(names.map((n) => [n, []]));
   const deadline = budget.kind === 'seconds' ? performance.now() + budget.seconds * 1000 : Number.POSITIVE_INFINITY;
   const wanted = (name: string): number => {
     const have = samples.get(name)!.length;
@@ -191,14 +199,37 @@ export async function interleave(
       const out = samples.get(name)!;
       const trip = trips.get(name)!;
       const n = Math.min(batch, wanted(name));
+      // The first round trip after another target ran finds caches (on both sides) full of that target's code and
+      // data; in longer batches it is run but not recorded, so the ratio compares steady states, as an application
+      // calling only one of them would see.
+      if (n > 0 && batch >= RESETTLE_MIN_BATCH) await trip();
       for (let i = 0; i < n; i++) {
         const t = performance.now();
         await trip();
         out.push(performance.now() - t);
       }
+      if (n > 0) batchMedians.get(name)![round] = quantile(Float64Array.from(out.slice(out.length - n)).sort(), 0.5);
     }
   }
-  return samples;
+  return { samples, batchMedians };
+}
+
+/**
+ * The paired ratio of target `a` to target `b`: over the rounds in which both ran, the median of (a's batch median
+ * over b's). Each pair of batches ran within milliseconds of each other, so a change of the machine's load during the
+ * run cancels out, which it does not in the ratio of the two overall p50s.
+ */
+export function pairedRatio(run: Interleaved, a: string, b: string): number | undefined {
+  const am = run.batchMedians.get(a);
+  const bm = run.batchMedians.get(b);
+  if (!am || !bm) return undefined;
+  const ratios: number[] = [];
+  for (let i = 0; i < Math.min(am.length, bm.length); i++) {
+    const x = am[i];
+    const y = bm[i];
+    if (x !== undefined && y !== undefined && y > 0) ratios.push(x / y);
+  }
+  return ratios.length > 0 ? quantile(Float64Array.from(ratios).sort(), 0.5) : undefined;
 }
 
 /** Calls a concurrent target completes in one window: their latencies (ms) and the window's real length (ms). */

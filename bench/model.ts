@@ -9,16 +9,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { Tensor } from '../src/tensor.js';
 
-/** Shape of one input image. */
-export const IMAGE_SHAPE = [32, 32, 3] as const;
+import { IMAGE_SHAPE } from './batching.js';
+
 const INPUT = IMAGE_SHAPE[0] * IMAGE_SHAPE[1] * IMAGE_SHAPE[2];
 /** Widths of the layers after the input. */
 const LAYERS = [1024, 1024, 10];
-
-/** Batch options of the batching set's `batched` interface. */
-export const BATCH = { maxBatchSize: 32, maxDelayMs: 2 };
 
 /** One prediction. */
 export interface Prediction {
@@ -81,17 +77,4 @@ export class Classifier {
     }
     return out;
   }
-}
-
-/** A deterministic test image for client `i`. */
-export function testImage(i: number): Tensor<'uint8'> {
-  const data = new Uint8Array(INPUT);
-  let x = (i + 1) * 2654435761;
-  for (let j = 0; j < INPUT; j++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    data[j] = x & 0xff;
-  }
-  return new Tensor('uint8', data, [...IMAGE_SHAPE]);
 }

@@ -11,6 +11,7 @@ import { RawZmqTarget } from './baseline-zmq.js';
 import {
   type Budget,
   interleave,
+  pairedRatio,
   type ResultRow,
   type RoundTrip,
   type RoundTripTarget,
@@ -72,19 +73,25 @@ export async function runRoundTrip(options: RoundTripOptions): Promise<ResultRow
     for (const name of options.cases) {
       const c = makeCase(name);
       const summaries: Summary[] = [];
+      let paired: number | undefined;
       // edgeml and the floor first, interleaved; then the heavy baselines, interleaved among themselves.
       for (const heavy of [false, true]) {
         const trips = new Map<string, RoundTrip>();
         for (const t of targets) if (t.heavy === heavy && t.supports(c)) trips.set(t.name, await t.prepare(c));
         if (trips.size === 0) continue;
         options.progress?.(`${set} ${c.name}: ${[...trips.keys()].join(', ')} ...`);
-        const samples = await interleave(trips, heavy ? shorter(options.budget) : options.budget);
-        for (const [target, s] of samples) summaries.push(summarise(target, s, c.bytes, set === 'upload' ? 1 : 2));
+        const run = await interleave(trips, heavy ? shorter(options.budget) : options.budget);
+        for (const [target, s] of run.samples) summaries.push(summarise(target, s, c.bytes, set === 'upload' ? 1 : 2));
+        if (!heavy) paired = pairedRatio(run, 'edgeml', 'raw-zmq');
       }
       const floor = summaries.find((s) => s.target === 'raw-zmq')?.p50;
       for (const s of summaries) {
         const row: ResultRow = { set, case: c.name, description: c.description, bytes: c.bytes, ...s };
-        if (floor !== undefined) row.ratioToRaw = s.p50 / floor;
+        if (floor !== undefined) {
+          row.extra = { p50Ratio: s.p50 / floor };
+          // edgeml against the floor it was interleaved with: the paired ratio; the heavy baselines: p50 over p50.
+          row.ratioToRaw = s.target === 'edgeml' && paired !== undefined ? paired : s.p50 / floor;
+        }
         const ceiling = set === 'roundtrip' ? RATIO_TARGETS[name] : undefined;
         if (s.target === 'edgeml' && ceiling !== undefined) row.ceiling = ceiling;
         rows.push(row);
