@@ -3,7 +3,6 @@
  * handshake, unknown keys, callback errors, observation streaming (late joiners, slow subscribers) and many clients.
  */
 import { randomFillSync } from 'node:crypto';
-import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   ActionClient,
@@ -23,7 +22,7 @@ import {
   TimeoutError,
   ZmqTransport,
 } from '../src/index.js';
-import { HOST, waitFor, within } from './helpers.js';
+import { freePort, gate, HOST, waitFor, within } from './helpers.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -55,24 +54,6 @@ async function connect(
   const client = await ActionClient.connect(HOST, server.config.with(changes), options);
   cleanups.push(() => client.stop());
   return client;
-}
-
-/** A port nothing listens on: bound by the system, then released. */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, HOST, resolve));
-  const address = srv.address();
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
-function gate(): { promise: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const promise = new Promise<void>((r) => {
-    open = r;
-  });
-  return { promise, open };
 }
 
 function cameraFrame(): Tensor<'uint8'> {

@@ -3,10 +3,9 @@
  * the client in two processes that both exit 0 on their own (the server after SIGTERM).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { waitFor } from './helpers.js';
+import { freePort, waitFor } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
@@ -42,16 +41,6 @@ function cli(...args: string[]): Run {
     child.once('close', (code, signal) => resolve({ code, signal }));
   });
   return { child, stdout: () => out, stderr: () => errText, exit };
-}
-
-/** A port nothing listens on: bound by the system, then released. */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const address = srv.address();
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
 }
 
 describe('edgeml command', () => {

@@ -2,37 +2,18 @@
  * One suite, run against every transport (ZeroMQ on loopback and in-process): the rpc and broadcast semantics users
  * rely on must not depend on the transport underneath.
  */
-import { createServer } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Delivery, Publisher, Subscriber, type SubscriberOptions } from '../src/broadcast.js';
 import { AbortError, ClosedError, LimitError, TimeoutError } from '../src/errors.js';
 import { RpcServer, type RpcServerOptions } from '../src/rpc.js';
 import { RpcClient, type RpcClientOptions } from '../src/rpc-client.js';
 import type { ConnectionStatus, Transport } from '../src/transport.js';
-import { HOST, transports, waitFor } from './helpers.js';
+import { freePort, gate, HOST, transports, waitFor } from './helpers.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const f of cleanups.splice(0).reverse()) await f();
 });
-
-/** A port nothing listens on (bound by the system, then released). */
-async function unusedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, HOST, resolve));
-  const address = srv.address();
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
-function gate<T = void>(): { promise: Promise<T>; open: (v: T) => void } {
-  let open!: (v: T) => void;
-  const promise = new Promise<T>((r) => {
-    open = r;
-  });
-  return { promise, open };
-}
 
 describe.each(transports)('conformance over $name', ({ make }) => {
   let transport: Transport;
@@ -127,7 +108,7 @@ describe.each(transports)('conformance over $name', ({ make }) => {
     });
 
     it('never sends a request that went stale while no server was there', async () => {
-      const port = await unusedPort();
+      const port = await freePort();
       const c = client(port);
       const e = await c.call('count', undefined, null, { timeoutMs: 100 }).catch((x: unknown) => x);
       expect(e).toBeInstanceOf(TimeoutError);
@@ -143,7 +124,7 @@ describe.each(transports)('conformance over $name', ({ make }) => {
     });
 
     it('holds a call made before the server starts, and delivers it once the server is up', async () => {
-      const port = await unusedPort();
+      const port = await freePort();
       const c = client(port);
       const early = c.call('echo', undefined, 'early');
       await server((s) => s.handle('echo', (p) => p), port);
@@ -199,7 +180,7 @@ describe.each(transports)('conformance over $name', ({ make }) => {
     });
 
     it('rejects calls beyond maxPendingCalls with LimitError without sending them', async () => {
-      const port = await unusedPort();
+      const port = await freePort();
       const c = client(port, { maxPendingCalls: 2, timeoutMs: 200 });
       const a = c.call('x', undefined, 1).catch((x: unknown) => x);
       const b = c.call('x', undefined, 2).catch((x: unknown) => x);

@@ -2,6 +2,7 @@
  * Shared test helpers: waiting on conditions with deadlines (never fixed sleeps), and both transports.
  */
 
+import { createServer } from 'node:net';
 import { generateKeyPair } from '../src/security.js';
 import type { Transport } from '../src/transport.js';
 import { InprocTransport } from '../src/transport-inproc.js';
@@ -45,3 +46,22 @@ export const transports: { name: string; make: () => Transport }[] = [
 
 /** Loopback host used by every test. */
 export const HOST = '127.0.0.1';
+
+/** A loopback port nothing listens on: bound by the system, then released. */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, HOST, resolve));
+  const address = srv.address();
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+/** A promise together with its resolver, to hold a handler until the test lets it go. */
+export function gate<T = void>(): { promise: Promise<T>; open: (v: T) => void } {
+  let open!: (v: T) => void;
+  const promise = new Promise<T>((r) => {
+    open = r;
+  });
+  return { promise, open };
+}

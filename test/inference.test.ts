@@ -3,7 +3,6 @@
  * errors, deadlines, aborts, server restarts and statistics.
  */
 import { createHash, randomFillSync } from 'node:crypto';
-import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   AbortError,
@@ -18,7 +17,7 @@ import {
   Tensor,
   TimeoutError,
 } from '../src/index.js';
-import { HOST, waitFor, within } from './helpers.js';
+import { freePort, gate, HOST, waitFor, within } from './helpers.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -40,25 +39,6 @@ function connect(port: number, options?: InferenceClientOptions): InferenceClien
   const client = new InferenceClient(HOST, port, options);
   cleanups.push(() => client.close());
   return client;
-}
-
-/** A port nothing listens on: bound by the system, then released. */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, HOST, resolve));
-  const address = srv.address();
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
-/** A promise together with its resolver, to hold a handler until the test lets it go. */
-function gate<T = void>(): { promise: Promise<T>; open: (v: T) => void } {
-  let open!: (v: T) => void;
-  const promise = new Promise<T>((r) => {
-    open = r;
-  });
-  return { promise, open };
 }
 
 function sha256(bytes: Uint8Array): string {
