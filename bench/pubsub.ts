@@ -28,8 +28,9 @@ import { HOST } from './target-edgeml.js';
 export const BROADCAST_TARGET = 1.1;
 /** Subscriber counts of the broadcast set. */
 export const BROADCAST_SUBSCRIBERS = [1, 4, 8] as const;
-/** Rate and subscribers of the stream set. */
+/** Publishing rate of the stream set, in Hz. */
 export const STREAM_HZ = 30;
+/** Subscribers of the stream set. */
 export const STREAM_SUBSCRIBERS = 4;
 /** Longest wait for a message to reach every subscriber. */
 const DELIVERY_TIMEOUT_MS = 30_000;
