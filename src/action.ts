@@ -20,7 +20,14 @@ import {
   OBS_TOPIC,
   type ObsStreamOptions,
 } from './action-config.js';
-import { type Delivery, Publisher, type PublisherStats, Subscriber, type SubscriberStats } from './broadcast.js';
+import {
+  type Delivery,
+  emptySubscriberStats,
+  Publisher,
+  type PublisherStats,
+  Subscriber,
+  type SubscriberStats,
+} from './broadcast.js';
 import { type AuthenticationError, ClosedError, EdgeMLError, InvalidArgumentError } from './errors.js';
 import { handshake, serveHandshake } from './handshake.js';
 import { publisherOptions, rpcClientOptions, rpcServerOptions, subscriberOptions } from './mode-options.js';
@@ -162,15 +169,6 @@ export class ActionServer {
 
 /** A streamed observation as the callback's second argument sees it. */
 export type ObsDelivery<T = unknown> = Delivery<T>;
-
-const ZERO_STATS: SubscriberStats = {
-  received: 0,
-  delivered: 0,
-  dropped: 0,
-  duplicates: 0,
-  malformed: 0,
-  callbackErrors: 0,
-};
 
 /**
  * Asks an {@link ActionServer} for observations, sends it actions, and receives its observation stream.
@@ -341,7 +339,7 @@ export class ActionClient {
 
   /** Stream counters: received, delivered, dropped (queue overflow and publisher-side gaps), errors. */
   streamStats(): SubscriberStats {
-    return this.subscriber?.stats() ?? { ...ZERO_STATS };
+    return this.subscriber?.stats() ?? emptySubscriberStats();
   }
 
   /** Round trip to the server (after the handshake); resolves with the time it took in ms. */

@@ -135,6 +135,11 @@ export interface SubscriberOptions {
   onError?: (error: unknown) => void;
 }
 
+/** Subscriber counters all at zero (a subscriber that has received nothing). */
+export function emptySubscriberStats(): SubscriberStats {
+  return { received: 0, delivered: 0, dropped: 0, duplicates: 0, malformed: 0, callbackErrors: 0 };
+}
+
 /** Counters of a subscriber. */
 export interface SubscriberStats {
   /** Messages received (duplicates excluded). */
@@ -159,14 +164,7 @@ export class Subscriber<T = unknown> {
   private readonly latestByTopic = new Map<string, Delivery<T>>();
   private draining = false;
   private closed = false;
-  private readonly counters: SubscriberStats = {
-    received: 0,
-    delivered: 0,
-    dropped: 0,
-    duplicates: 0,
-    malformed: 0,
-    callbackErrors: 0,
-  };
+  private readonly counters: SubscriberStats = emptySubscriberStats();
   private readonly queueSize: number;
 
   constructor(

@@ -40,8 +40,8 @@ const TAU = 0.02; // seconds between state updates
 const THETA_THRESHOLD = (12 * 2 * Math.PI) / 360;
 const X_THRESHOLD = 2.4;
 
-/** mulberry32: a small, fast 32-bit seeded generator; returns a function giving floats in [0, 1). */
-function mulberry32(seed: number): () => number {
+/** mulberry32: a small, fast 32-bit seeded generator; returns a function giving floats in [0, 1). Internal. */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -2,7 +2,9 @@
  * Data tables: bounded ring buffer in insertion order, FIFO and non-FIFO policies, counters, sampling, consumption
  * and waiting for a minimum size. No sockets.
  */
+
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../src/cartpole.js';
 import { AbortError, ClosedError, InvalidArgumentError, LimitError, TimeoutError } from '../src/errors.js';
 import { DataTable, Table } from '../src/tables.js';
 import { within } from './helpers.js';
@@ -11,17 +13,8 @@ function table(size: number, fifo?: boolean): Table<number> {
   return new Table<number>(new DataTable(fifo === undefined ? { name: 't', size } : { name: 't', size, fifo }));
 }
 
-/** A deterministic uniform generator (mulberry32). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic uniform generator. */
+const seeded = mulberry32;
 
 describe('DataTable', () => {
   it('validates its fields and defaults to FIFO', () => {
