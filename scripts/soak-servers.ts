@@ -3,7 +3,7 @@
  * and a trainer with weights broadcasts, all on loopback. Each can be restarted on the same ports; their counters
  * are kept across restarts.
  */
-import { ActionServer, InferenceServer, Tensor, TrainerConfig, TrainerServer } from '../src/index.js';
+import { ActionServer, ClosedError, InferenceServer, Tensor, TrainerConfig, TrainerServer } from '../src/index.js';
 
 const HOST = '127.0.0.1';
 
@@ -80,9 +80,15 @@ export class SoakServers {
       this.action.publishObs({ cam: camera(this.obsSeq), state: { seq: this.obsSeq } });
     }, 20);
     this.weightsTimer = setInterval(() => {
-      this.trainer.publishWeights({
-        w: new Tensor('float32', new Float32Array(64 * 1024).fill(Math.random()), [256, 256]),
-      });
+      try {
+        this.trainer.publishWeights({
+          w: new Tensor('float32', new Float32Array(64 * 1024).fill(Math.random()), [256, 256]),
+        });
+      } catch (e) {
+        // The trainer is being restarted (stopped, not yet bound again): skip this round.
+        if (!(e instanceof ClosedError)) throw e;
+        return;
+      }
       this.trainer.take('exp');
       this.trainer.take('big');
     }, 500);
