@@ -7,7 +7,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
-import { arrayTypeOf, type DType, dtypeOfArray, isDType, Tensor, type TypedArray } from '../src/tensor.js';
+import { arrayTypeOf, type DType, dtypeOfArray, isDType, Tensor, type TypedArray } from '../src/tensor/tensor.js';
 import type { RoundTrip, RoundTripTarget } from './measure.js';
 import { type BenchCase, dataBytes } from './payloads.js';
 import { HOST } from './target-edgeml.js';

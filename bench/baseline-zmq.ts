@@ -7,8 +7,8 @@
  * @module
  */
 import * as zmq from 'zeromq';
-import type { Frame } from '../src/codec.js';
-import { encodeReply, encodeRequest } from '../src/protocol.js';
+import type { Frame } from '../src/wire/codec.js';
+import { encodeReply, encodeRequest } from '../src/wire/envelopes.js';
 import type { RoundTrip, RoundTripTarget } from './measure.js';
 import { ACK, type BenchCase } from './payloads.js';
 import { HOST, type Mode } from './target-edgeml.js';

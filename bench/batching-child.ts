@@ -6,8 +6,8 @@
  *
  * @module
  */
-import { InferenceServer } from '../src/inference.js';
-import type { Tensor } from '../src/tensor.js';
+import { InferenceServer } from '../src/modes/inference/inference.js';
+import type { Tensor } from '../src/tensor/tensor.js';
 import { BATCH } from './batching.js';
 import { onParentStop, toParent } from './children.js';
 import { Classifier } from './model.js';

@@ -7,9 +7,9 @@
  *
  * @module
  */
-import type { BatchStats } from '../src/batching.js';
-import type { InferenceClient } from '../src/inference.js';
-import { Tensor } from '../src/tensor.js';
+import type { BatchStats } from '../src/messaging/batching.js';
+import type { InferenceClient } from '../src/modes/inference/inference.js';
+import { Tensor } from '../src/tensor/tensor.js';
 import { forkChild, has, nextMessage, stopChild } from './children.js';
 import { concurrentWindow, interleaveWindows, type ResultRow, summarise, type Window } from './measure.js';
 import { edgemlClient } from './target-edgeml.js';

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { decodeEnvelope, encodeReply, encodeRequest } from '../src/protocol.js';
+import { decodeEnvelope, encodeReply, encodeRequest } from '../src/wire/envelopes.js';
 import { quantile, type ResultRow } from './measure.js';
 import { type CaseName, makeCase } from './payloads.js';
 

@@ -4,8 +4,9 @@
  *
  * @module
  */
-import { encodeRequest } from '../src/protocol.js';
-import { Tensor } from '../src/tensor.js';
+
+import { Tensor } from '../src/tensor/tensor.js';
+import { encodeRequest } from '../src/wire/envelopes.js';
 
 /** A benchmark payload. */
 export interface BenchCase {

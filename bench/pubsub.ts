@@ -13,10 +13,10 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import * as zmq from 'zeromq';
-import { Publisher } from '../src/broadcast.js';
-import type { Frame } from '../src/codec.js';
-import { encodePublish } from '../src/protocol.js';
-import { ZmqTransport } from '../src/transport-zmq.js';
+import { Publisher } from '../src/messaging/broadcast.js';
+import { ZmqTransport } from '../src/transport/zmq/zmq-transport.js';
+import type { Frame } from '../src/wire/codec.js';
+import { encodePublish } from '../src/wire/envelopes.js';
 import { SOCKET_OPTIONS } from './baseline-zmq.js';
 import { clockMs, forkChild, stopChild } from './children.js';
 import { quantile, type ResultRow, summarise } from './measure.js';

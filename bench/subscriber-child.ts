@@ -9,8 +9,8 @@
  * @module
  */
 import * as zmq from 'zeromq';
-import { type Delivery, Subscriber } from '../src/broadcast.js';
-import { ZmqTransport } from '../src/transport-zmq.js';
+import { type Delivery, Subscriber } from '../src/messaging/broadcast.js';
+import { ZmqTransport } from '../src/transport/zmq/zmq-transport.js';
 import { SOCKET_OPTIONS } from './baseline-zmq.js';
 import { clockMs, onParentStop, toParent } from './children.js';
 import { dataBytes } from './payloads.js';

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { InferenceClient, InferenceServer } from '../src/inference.js';
+import { InferenceClient, InferenceServer } from '../src/modes/inference/inference.js';
 import type { RoundTrip, RoundTripTarget } from './measure.js';
 import { ACK, type BenchCase, dataBytes } from './payloads.js';
 

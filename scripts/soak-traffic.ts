@@ -9,7 +9,7 @@ import { connect as tcpConnect } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import * as zmq from 'zeromq';
 import { ActionClient, EdgeMLError, InferenceClient, Tensor, TrainerClient } from '../src/index.js';
-import { encodeRequest } from '../src/protocol.js';
+import { encodeRequest } from '../src/wire/envelopes.js';
 import { ACTION_KEYS, type SoakServers } from './soak-servers.js';
 
 const HOST = '127.0.0.1';

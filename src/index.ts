@@ -6,61 +6,7 @@
  * @packageDocumentation
  */
 
-export {
-  type ActCallback,
-  ActionClient,
-  ActionServer,
-  type ActionServerStats,
-  type ObsCallback,
-  type ObsDelivery,
-} from './action.js';
-export {
-  ACTION_MODE,
-  type ActionClientOptions,
-  ActionConfig,
-  type ActionConfigInit,
-  type ActionConnectOptions,
-  type ActionServerOptions,
-  M_ACT,
-  M_ACTION_PING,
-  M_OBS,
-  OBS_TOPIC,
-  type ObsStreamOptions,
-} from './action-config.js';
-export { Batcher, type BatchFunction, type BatchOptions, type BatchStats } from './batching.js';
-export {
-  type Delivery,
-  Publisher,
-  type PublisherOptions,
-  type PublisherStats,
-  Subscriber,
-  type SubscriberOptions,
-  type SubscriberStats,
-} from './broadcast.js';
-export { CartPole, type CartPoleOptions, type StepResult } from './cartpole.js';
-export {
-  type CompressionOptions,
-  type DecodeLimits,
-  decodeMessage,
-  type EncodeOptions,
-  EXT_BYTES,
-  EXT_TENSOR,
-  EXT_TYPED_ARRAY,
-  encodeMessage,
-  type Frame,
-  type Value,
-} from './codec.js';
-export {
-  ENV_OBSERVATION_KEY,
-  ENV_RESET_KEY,
-  ENV_STEP_KEY,
-  type Environment,
-  EnvServer,
-  type EnvServerOptions,
-  envConfig,
-  RemoteEnv,
-  type RemoteEnvOptions,
-} from './env.js';
+export * from './core/defaults.js';
 export {
   AbortError,
   AuthenticationError,
@@ -75,7 +21,61 @@ export {
   ProtocolError,
   RemoteError,
   TimeoutError,
-} from './errors.js';
+} from './core/errors.js';
+export type { LatencySummary } from './core/latency.js';
+export { Batcher, type BatchFunction, type BatchOptions, type BatchStats } from './messaging/batching.js';
+export {
+  type Delivery,
+  Publisher,
+  type PublisherOptions,
+  type PublisherStats,
+  Subscriber,
+  type SubscriberOptions,
+  type SubscriberStats,
+} from './messaging/broadcast.js';
+export type { ModeClientOptions, ModeServerOptions } from './messaging/mode-options.js';
+export { type CallOptions, RpcClient, type RpcClientOptions } from './messaging/rpc-client.js';
+export {
+  M_PING,
+  type RequestContext,
+  type RequestHandler,
+  RpcServer,
+  type RpcServerOptions,
+  type RpcServerStats,
+} from './messaging/rpc-server.js';
+export {
+  type ActCallback,
+  ActionClient,
+  ActionServer,
+  type ActionServerStats,
+  type ObsCallback,
+  type ObsDelivery,
+} from './modes/action/action.js';
+export {
+  ACTION_MODE,
+  type ActionClientOptions,
+  ActionConfig,
+  type ActionConfigInit,
+  type ActionConnectOptions,
+  type ActionServerOptions,
+  M_ACT,
+  M_ACTION_PING,
+  M_OBS,
+  OBS_TOPIC,
+  type ObsStreamOptions,
+} from './modes/action/config.js';
+export { CartPole, type CartPoleOptions, type StepResult } from './modes/env/cartpole.js';
+export {
+  ENV_OBSERVATION_KEY,
+  ENV_RESET_KEY,
+  ENV_STEP_KEY,
+  type Environment,
+  EnvServer,
+  type EnvServerOptions,
+  envConfig,
+  RemoteEnv,
+  type RemoteEnvOptions,
+} from './modes/env/env.js';
 export {
   type BatchInferenceHandler,
   InferenceClient,
@@ -85,9 +85,9 @@ export {
   type InferenceServerOptions,
   type InferenceServerStats,
   type InterfaceOptions,
-} from './inference.js';
-export type { ModeClientOptions, ModeServerOptions } from './mode-options.js';
-export * from './options.js';
+} from './modes/inference/inference.js';
+export { TrainerClient, type TrainerClientOptions, type WeightsCallback } from './modes/trainer/client.js';
+export { RateLimiter, TrainerConfig, type TrainerConfigOptions } from './modes/trainer/config.js';
 export {
   FILE_FORMAT_VERSION,
   FILE_MAGIC,
@@ -99,30 +99,20 @@ export {
   TRAINER_FILE_KIND,
   type TrainerSnapshot,
   writeMessageFile,
-} from './persist.js';
+} from './modes/trainer/persist.js';
 export {
-  M_PING,
-  type RequestContext,
-  type RequestHandler,
-  RpcServer,
-  type RpcServerOptions,
-  type RpcServerStats,
-} from './rpc.js';
-export { type CallOptions, RpcClient, type RpcClientOptions } from './rpc-client.js';
-export {
-  type ClientSecurity,
-  generateKeyPair,
-  isZ85Key,
-  type KeyPair,
-  type KeySource,
-  type PublicKeySource,
-  publicKeyOf,
-  readKeyFile,
-  type ServerSecurity,
-  type WriteKeyFilesOptions,
-  writeKeyFiles,
-} from './security.js';
-export type { LatencySummary } from './stats.js';
+  M_REQUEST,
+  M_TRAIN,
+  type MakeFromFileOptions,
+  type RequestCallback,
+  TRAINER_MODE,
+  type TrainCallback,
+  TrainerServer,
+  type TrainerServerOptions,
+  type TrainerServerStats,
+  WEIGHTS_TOPIC,
+  type WeightsMessage,
+} from './modes/trainer/server.js';
 export {
   DataTable,
   type DataTableOptions,
@@ -130,7 +120,7 @@ export {
   Table,
   type TableStats,
   type WaitOptions,
-} from './tables.js';
+} from './modes/trainer/tables.js';
 export {
   arrayTypeOf,
   DTYPES,
@@ -144,22 +134,21 @@ export {
   Tensor,
   type TypedArray,
   type TypedArrayConstructor,
-} from './tensor.js';
+} from './tensor/tensor.js';
 export {
-  M_REQUEST,
-  M_TRAIN,
-  type MakeFromFileOptions,
-  type RequestCallback,
-  TRAINER_MODE,
-  type TrainCallback,
-  TrainerServer,
-  type TrainerServerOptions,
-  type TrainerServerStats,
-  WEIGHTS_TOPIC,
-  type WeightsMessage,
-} from './trainer.js';
-export { TrainerClient, type TrainerClientOptions, type WeightsCallback } from './trainer-client.js';
-export { RateLimiter, TrainerConfig, type TrainerConfigOptions } from './trainer-config.js';
+  type ClientSecurity,
+  generateKeyPair,
+  isZ85Key,
+  type KeyPair,
+  type KeySource,
+  type PublicKeySource,
+  publicKeyOf,
+  readKeyFile,
+  type ServerSecurity,
+  type WriteKeyFilesOptions,
+  writeKeyFiles,
+} from './transport/curve-keys.js';
+export { InprocTransport } from './transport/inproc/inproc-transport.js';
 export type {
   Address,
   ClientHandlers,
@@ -171,6 +160,17 @@ export type {
   SocketOptions,
   SubscribeSocket,
   Transport,
-} from './transport.js';
-export { InprocTransport } from './transport-inproc.js';
-export { ZmqTransport, type ZmqTransportOptions } from './transport-zmq.js';
+} from './transport/types.js';
+export { ZmqTransport, type ZmqTransportOptions } from './transport/zmq/zmq-transport.js';
+export {
+  type CompressionOptions,
+  type DecodeLimits,
+  decodeMessage,
+  type EncodeOptions,
+  EXT_BYTES,
+  EXT_TENSOR,
+  EXT_TYPED_ARRAY,
+  encodeMessage,
+  type Frame,
+  type Value,
+} from './wire/codec.js';

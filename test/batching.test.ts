@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Batcher } from '../src/batching.js';
-import { EdgeMLError, InvalidArgumentError } from '../src/errors.js';
+import { EdgeMLError, InvalidArgumentError } from '../src/core/errors.js';
+import { Batcher } from '../src/messaging/batching.js';
 
 afterEach(() => {
   vi.useRealTimers();

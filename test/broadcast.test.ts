@@ -4,18 +4,18 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import * as zmq from 'zeromq';
+import { ClosedError, InvalidArgumentError } from '../src/core/errors.js';
 import {
   type Delivery,
   Publisher,
   type PublisherOptions,
   Subscriber,
   type SubscriberOptions,
-} from '../src/broadcast.js';
-import { ClosedError, InvalidArgumentError } from '../src/errors.js';
-import { encodePublish } from '../src/protocol.js';
-import { Tensor } from '../src/tensor.js';
-import type { ConnectionStatus } from '../src/transport.js';
-import { ZmqTransport } from '../src/transport-zmq.js';
+} from '../src/messaging/broadcast.js';
+import { Tensor } from '../src/tensor/tensor.js';
+import type { ConnectionStatus } from '../src/transport/types.js';
+import { ZmqTransport } from '../src/transport/zmq/zmq-transport.js';
+import { encodePublish } from '../src/wire/envelopes.js';
 import { HOST, waitFor } from './helpers.js';
 
 const transport = new ZmqTransport();

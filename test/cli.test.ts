@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { freePort, waitFor } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 
 interface Run {
   child: ChildProcess;

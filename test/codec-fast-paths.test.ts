@@ -3,11 +3,11 @@
  * the ASCII loops for short strings, and ext bodies read in place.
  */
 import { describe, expect, it } from 'vitest';
-import { decodeMessage, EXT_TENSOR, encodeMessage, type Frame } from '../src/codec.js';
-import { ProtocolError } from '../src/errors.js';
-import { readMsgpack } from '../src/msgpack.js';
-import { MsgpackWriter } from '../src/msgpack-writer.js';
-import { Tensor } from '../src/tensor.js';
+import { ProtocolError } from '../src/core/errors.js';
+import { Tensor } from '../src/tensor/tensor.js';
+import { decodeMessage, EXT_TENSOR, encodeMessage, type Frame } from '../src/wire/codec.js';
+import { readMsgpack } from '../src/wire/msgpack-reader.js';
+import { MsgpackWriter } from '../src/wire/msgpack-writer.js';
 
 const LIMITS = { maxDepth: 8, maxStringBytes: 1 << 20, maxCollectionLength: 1 << 20 };
 

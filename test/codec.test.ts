@@ -2,10 +2,10 @@ import { deepStrictEqual } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeMessage, EXT_TENSOR, encodeMessage, type Frame } from '../src/codec.js';
-import { InvalidArgumentError, LimitError, ProtocolError } from '../src/errors.js';
-import { MsgpackWriter } from '../src/msgpack-writer.js';
-import { arrayTypeOf, DTYPES, type DType, isTensor, itemSize, shapeSize, Tensor } from '../src/tensor.js';
+import { InvalidArgumentError, LimitError, ProtocolError } from '../src/core/errors.js';
+import { arrayTypeOf, DTYPES, type DType, isTensor, itemSize, shapeSize, Tensor } from '../src/tensor/tensor.js';
+import { decodeMessage, EXT_TENSOR, encodeMessage, type Frame } from '../src/wire/codec.js';
+import { MsgpackWriter } from '../src/wire/msgpack-writer.js';
 import { toTagged } from './vectors/tagged.js';
 
 /** The value a decoder must give back for `v`: small bigints become numbers, `undefined` is dropped or null. */

@@ -3,11 +3,11 @@
  * rely on must not depend on the transport underneath.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Delivery, Publisher, Subscriber, type SubscriberOptions } from '../src/broadcast.js';
-import { AbortError, ClosedError, LimitError, TimeoutError } from '../src/errors.js';
-import { RpcServer, type RpcServerOptions } from '../src/rpc.js';
-import { RpcClient, type RpcClientOptions } from '../src/rpc-client.js';
-import type { ConnectionStatus, Transport } from '../src/transport.js';
+import { AbortError, ClosedError, LimitError, TimeoutError } from '../src/core/errors.js';
+import { type Delivery, Publisher, Subscriber, type SubscriberOptions } from '../src/messaging/broadcast.js';
+import { RpcClient, type RpcClientOptions } from '../src/messaging/rpc-client.js';
+import { RpcServer, type RpcServerOptions } from '../src/messaging/rpc-server.js';
+import type { ConnectionStatus, Transport } from '../src/transport/types.js';
 import { freePort, gate, HOST, transports, waitFor } from './helpers.js';
 
 const cleanups: (() => unknown)[] = [];

@@ -11,7 +11,7 @@ import {
   ProtocolError,
   RemoteError,
   TimeoutError,
-} from '../src/errors.js';
+} from '../src/core/errors.js';
 import * as api from '../src/index.js';
 
 /** Every error class with an example instance and its stable name and code (these never change across releases). */

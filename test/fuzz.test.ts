@@ -17,9 +17,9 @@ import { writeFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as zmq from 'zeromq';
-import { type DecodeLimits, decodeMessage, type EncodeOptions, encodeMessage, type Frame } from '../src/codec.js';
 import { InferenceClient, InferenceServer, LimitError, ProtocolError, Tensor } from '../src/index.js';
-import { decodeEnvelope, type Envelope, encodeRequest, peekRequestId } from '../src/protocol.js';
+import { type DecodeLimits, decodeMessage, type EncodeOptions, encodeMessage, type Frame } from '../src/wire/codec.js';
+import { decodeEnvelope, type Envelope, encodeRequest, peekRequestId } from '../src/wire/envelopes.js';
 import { HOST, within } from './helpers.js';
 import vectors from './vectors/vectors.json' with { type: 'json' };
 

@@ -3,10 +3,10 @@
  */
 
 import { createServer } from 'node:net';
-import { generateKeyPair } from '../src/security.js';
-import type { Transport } from '../src/transport.js';
-import { InprocTransport } from '../src/transport-inproc.js';
-import { ZmqTransport } from '../src/transport-zmq.js';
+import { generateKeyPair } from '../src/transport/curve-keys.js';
+import { InprocTransport } from '../src/transport/inproc/inproc-transport.js';
+import type { Transport } from '../src/transport/types.js';
+import { ZmqTransport } from '../src/transport/zmq/zmq-transport.js';
 
 /** Resolves once `condition()` is truthy; rejects with a message naming `what` after `timeoutMs`. */
 export async function waitFor(condition: () => unknown, what: string, timeoutMs = 10_000): Promise<void> {

@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ProtocolError } from '../src/errors.js';
-import { lz4Compress, lz4CompressBound, lz4Decompress } from '../src/lz4.js';
+import { ProtocolError } from '../src/core/errors.js';
+import { lz4Compress, lz4CompressBound, lz4Decompress } from '../src/wire/lz4.js';
 
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex'));
 

@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EdgeMLError, LimitError, NotFoundError, ProtocolError } from '../src/errors.js';
-import { loadTrainerData, readMessageFile, writeMessageFile } from '../src/persist.js';
-import { arrayTypeOf, DTYPES, type DType, itemSize, Tensor } from '../src/tensor.js';
-import { TrainerServer } from '../src/trainer.js';
+import { EdgeMLError, LimitError, NotFoundError, ProtocolError } from '../src/core/errors.js';
+import { loadTrainerData, readMessageFile, writeMessageFile } from '../src/modes/trainer/persist.js';
+import { TrainerServer } from '../src/modes/trainer/server.js';
+import { arrayTypeOf, DTYPES, type DType, itemSize, Tensor } from '../src/tensor/tensor.js';
 import { waitFor } from './helpers.js';
 
 let dir = '';

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { decodeMessage, encodeMessage, type Frame } from '../src/codec.js';
 import {
   AbortError,
   ClosedError,
@@ -11,7 +10,9 @@ import {
   ProtocolError,
   RemoteError,
   TimeoutError,
-} from '../src/errors.js';
+} from '../src/core/errors.js';
+import { Tensor } from '../src/tensor/tensor.js';
+import { decodeMessage, encodeMessage, type Frame } from '../src/wire/codec.js';
 import {
   decodeEnvelope,
   encodeError,
@@ -22,8 +23,7 @@ import {
   errorToWire,
   peekRequestId,
   type WireError,
-} from '../src/protocol.js';
-import { Tensor } from '../src/tensor.js';
+} from '../src/wire/envelopes.js';
 
 /** Sends `error` through a full error envelope and back. */
 function throughWire(error: unknown): EdgeMLError {

@@ -38,11 +38,11 @@ import {
   writeKeyFiles,
   ZmqTransport,
 } from '../src/index.js';
-import { zapHandler } from '../src/zap-handler.js';
+import { zapHandler } from '../src/transport/zmq/zap-handler.js';
 import { HOST, waitFor, within } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const EXAMPLE = fileURLToPath(new URL('../examples/secure-inference.ts', import.meta.url));
 
 /** A refusal must arrive well before this call deadline: it is what a silent hang would run into. */

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { StatusEvents } from '../src/core/status-events.js';
 import { InferenceClient, InferenceServer } from '../src/index.js';
-import { StatusEvents } from '../src/status-events.js';
 import { HOST, within } from './helpers.js';
 
 const cleanups: (() => unknown)[] = [];

@@ -4,9 +4,9 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { mulberry32 } from '../src/cartpole.js';
-import { AbortError, ClosedError, InvalidArgumentError, LimitError, TimeoutError } from '../src/errors.js';
-import { DataTable, Table } from '../src/tables.js';
+import { AbortError, ClosedError, InvalidArgumentError, LimitError, TimeoutError } from '../src/core/errors.js';
+import { mulberry32 } from '../src/modes/env/cartpole.js';
+import { DataTable, Table } from '../src/modes/trainer/tables.js';
 import { within } from './helpers.js';
 
 function table(size: number, fifo?: boolean): Table<number> {

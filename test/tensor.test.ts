@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../src/errors.js';
+import { InvalidArgumentError } from '../src/core/errors.js';
 import {
   arrayTypeOf,
   DTYPES,
@@ -11,7 +11,7 @@ import {
   shapeSize,
   Tensor,
   type TypedArray,
-} from '../src/tensor.js';
+} from '../src/tensor/tensor.js';
 
 const CLASSES: Record<DType, string> = {
   bool: 'Uint8Array',

@@ -15,15 +15,15 @@ import {
   NotFoundError,
   RemoteError,
   TimeoutError,
-} from '../src/errors.js';
-import { RpcClient } from '../src/rpc-client.js';
-import { DataTable } from '../src/tables.js';
-import { Tensor } from '../src/tensor.js';
-import { type TrainCallback, TrainerServer, type TrainerServerOptions } from '../src/trainer.js';
-import { TrainerClient, type TrainerClientOptions } from '../src/trainer-client.js';
-import { RateLimiter, TrainerConfig, type TrainerConfigOptions } from '../src/trainer-config.js';
-import type { Transport } from '../src/transport.js';
-import { ZmqTransport } from '../src/transport-zmq.js';
+} from '../src/core/errors.js';
+import { RpcClient } from '../src/messaging/rpc-client.js';
+import { TrainerClient, type TrainerClientOptions } from '../src/modes/trainer/client.js';
+import { RateLimiter, TrainerConfig, type TrainerConfigOptions } from '../src/modes/trainer/config.js';
+import { type TrainCallback, TrainerServer, type TrainerServerOptions } from '../src/modes/trainer/server.js';
+import { DataTable } from '../src/modes/trainer/tables.js';
+import { Tensor } from '../src/tensor/tensor.js';
+import type { Transport } from '../src/transport/types.js';
+import { ZmqTransport } from '../src/transport/zmq/zmq-transport.js';
 import { HOST, transports, waitFor, within } from './helpers.js';
 
 const servers: TrainerServer[] = [];

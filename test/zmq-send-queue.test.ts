@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type * as zmq from 'zeromq';
-import { SendQueue } from '../src/zmq-send-queue.js';
+import { SendQueue } from '../src/transport/zmq/send-queue.js';
 
 /** A socket whose sends wait until released, recording what was sent. */
 function gatedSocket(): { socket: zmq.Writable; sent: Uint8Array[][]; release: () => void } {

@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type * as zmq from 'zeromq';
 import { ClosedError, InferenceClient, InferenceServer } from '../../src/index.js';
-import { SendQueue } from '../../src/zmq-send-queue.js';
+import { SendQueue } from '../../src/transport/zmq/send-queue.js';
 import { HOST } from '../helpers.js';
 
 const unhandled: unknown[] = [];

@@ -8,7 +8,6 @@ import { connect as tcpConnect } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as zmq from 'zeromq';
-import { encodeMessage, type Frame } from '../../src/codec.js';
 import {
   EdgeMLError,
   InferenceClient,
@@ -18,7 +17,8 @@ import {
   ProtocolError,
   TimeoutError,
 } from '../../src/index.js';
-import { decodeEnvelope, type Envelope, encodeRequest, errorFromWire } from '../../src/protocol.js';
+import { encodeMessage, type Frame } from '../../src/wire/codec.js';
+import { decodeEnvelope, type Envelope, encodeRequest, errorFromWire } from '../../src/wire/envelopes.js';
 import { HOST, waitFor, within } from '../helpers.js';
 
 let server: InferenceServer;

@@ -6,11 +6,17 @@
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { type DecodeLimits, decodeMessage, type EncodeOptions, encodeMessage, type Frame } from '../../src/codec.js';
-import { ConfigMismatchError, NotFoundError, RemoteError } from '../../src/errors.js';
-import { MsgpackWriter } from '../../src/msgpack-writer.js';
-import { encodeError, encodePublish, encodeReply, encodeRequest } from '../../src/protocol.js';
-import { DTYPES, type DType, type DTypeArrayMap, Tensor } from '../../src/tensor.js';
+import { ConfigMismatchError, NotFoundError, RemoteError } from '../../src/core/errors.js';
+import { DTYPES, type DType, type DTypeArrayMap, Tensor } from '../../src/tensor/tensor.js';
+import {
+  type DecodeLimits,
+  decodeMessage,
+  type EncodeOptions,
+  encodeMessage,
+  type Frame,
+} from '../../src/wire/codec.js';
+import { encodeError, encodePublish, encodeReply, encodeRequest } from '../../src/wire/envelopes.js';
+import { MsgpackWriter } from '../../src/wire/msgpack-writer.js';
 import { type Json, toTagged } from './tagged.js';
 
 /** A message and its meaning. */

@@ -13,7 +13,7 @@
  *
  * Everything else is plain JSON: null, booleans, finite numbers, strings, arrays, maps as objects.
  */
-import { dtypeOfArray, isTensor } from '../../src/tensor.js';
+import { dtypeOfArray, isTensor } from '../../src/tensor/tensor.js';
 
 /** A JSON value. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };

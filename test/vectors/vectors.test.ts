@@ -3,9 +3,15 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { type DecodeLimits, decodeMessage, type EncodeOptions, encodeMessage, type Frame } from '../../src/codec.js';
-import { LimitError, ProtocolError } from '../../src/errors.js';
-import { decodeEnvelope } from '../../src/protocol.js';
+import { LimitError, ProtocolError } from '../../src/core/errors.js';
+import {
+  type DecodeLimits,
+  decodeMessage,
+  type EncodeOptions,
+  encodeMessage,
+  type Frame,
+} from '../../src/wire/codec.js';
+import { decodeEnvelope } from '../../src/wire/envelopes.js';
 import { buildInvalid, buildVectors, type InvalidVector, type Vector } from './generate.js';
 import { toTagged } from './tagged.js';
 

@@ -1,0 +1,268 @@
+/**
+ * Publish/subscribe on top of a {@link Transport}. A publisher keeps the latest message per topic and sends it again
+ * whenever a subscriber subscribes, so a late joiner gets it at once. A subscriber hands messages to its callback one
+ * at a time through a bounded queue: when the callback is slower than the stream, the oldest queued messages are
+ * dropped (and counted), so a slow subscriber always gets the newest data instead of a growing backlog.
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { DEFAULT_SUBSCRIBER_QUEUE } from '../core/defaults.js';
+import { type AuthenticationError, ClosedError, InvalidArgumentError } from '../core/errors.js';
+import type { Address, ConnectionStatus, PublishSocket, SubscribeSocket, Transport } from '../transport/types.js';
+import type { DecodeLimits, EncodeOptions, Frame } from '../wire/codec.js';
+import { decodeEnvelope, encodePublish } from '../wire/envelopes.js';
+
+/** Options of a {@link Publisher}. */
+export interface PublisherOptions {
+  /** Encoding options. */
+  encode?: EncodeOptions;
+  /** ZMTP heartbeat interval in ms. */
+  heartbeatMs?: number;
+}
+
+/** Counters of a publisher. */
+export interface PublisherStats {
+  /** Messages published. */
+  published: number;
+  /** Subscriptions seen (each late joiner counts once per topic). */
+  subscriptions: number;
+  /** Latest messages sent again to late joiners. */
+  resent: number;
+}
+
+function checkTopic(topic: unknown): asserts topic is string {
+  if (typeof topic !== 'string' || topic.length === 0)
+    throw new InvalidArgumentError('topic', 'must be a non-empty string');
+}
+
+/** Sends messages under topics to every subscriber; keeps the latest per topic for late joiners. */
+export class Publisher {
+  private socket: PublishSocket | undefined;
+  private readonly latest = new Map<string, Frame[]>();
+  private readonly seqs = new Map<string, number>();
+  private readonly counters: PublisherStats = { published: 0, subscriptions: 0, resent: 0 };
+  /** Identifies this publisher's run; sequence numbers restart with a new epoch. */
+  readonly epoch = randomBytes(8).toString('hex');
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly options: PublisherOptions = {},
+  ) {}
+
+  /** Binds and starts publishing; resolves with the bound port. */
+  async start(address: Address): Promise<number> {
+    if (this.socket) return this.socket.port;
+    this.socket = await this.transport.bindPublish(
+      address,
+      (topic) => this.onSubscribe(topic),
+      this.options.heartbeatMs !== undefined ? { heartbeatMs: this.options.heartbeatMs } : {},
+    );
+    return this.socket.port;
+  }
+
+  /** The bound port, once started. */
+  get port(): number | undefined {
+    return this.socket?.port;
+  }
+
+  /**
+   * Publishes `payload` under `topic` and returns its sequence number. The payload's tensors are sent without a
+   * copy and kept as the topic's latest value: do not modify their data after publishing (publish a copy instead).
+   * @throws {@link ClosedError} when the publisher is not started, {@link InvalidArgumentError} when the payload
+   * cannot be encoded.
+   */
+  publish(topic: string, payload: unknown): number {
+    checkTopic(topic);
+    if (!this.socket) throw new ClosedError('publisher is not started');
+    const seq = (this.seqs.get(topic) ?? 0) + 1;
+    const frames = encodePublish(topic, seq, this.epoch, payload, this.options.encode);
+    this.seqs.set(topic, seq);
+    this.latest.set(topic, frames);
+    this.counters.published++;
+    this.socket.publish(topic, frames);
+    return seq;
+  }
+
+  /** Sequence number of the latest message under `topic` (0 when none was published). */
+  latestSeq(topic: string): number {
+    return this.seqs.get(topic) ?? 0;
+  }
+
+  /** Counters. */
+  stats(): PublisherStats {
+    return { ...this.counters };
+  }
+
+  private onSubscribe(prefix: string): void {
+    this.counters.subscriptions++;
+    for (const [topic, frames] of this.latest) {
+      if (!topic.startsWith(prefix)) continue;
+      this.counters.resent++;
+      this.socket?.publish(topic, frames);
+    }
+  }
+
+  /** Stops publishing and releases the port. The latest values are kept for a later {@link start}. */
+  async stop(): Promise<void> {
+    const s = this.socket;
+    this.socket = undefined;
+    await s?.close();
+  }
+}
+
+/** One message as a subscriber's callback gets it. */
+export interface Delivery<T = unknown> {
+  topic: string;
+  /** Sequence number within the publisher's epoch (counts up by one per message on the topic). */
+  seq: number;
+  /** The publisher's run; changes when the publisher restarts. */
+  epoch: string;
+  payload: T;
+}
+
+/** Options of a {@link Subscriber}. */
+export interface SubscriberOptions {
+  /** Messages queued for a slow callback before the oldest is dropped. @default {@link DEFAULT_SUBSCRIBER_QUEUE} */
+  queueSize?: number;
+  /** Limits on incoming messages. */
+  limits?: DecodeLimits;
+  /** ZMTP heartbeat interval in ms. */
+  heartbeatMs?: number;
+  /** Called on every connection status change. */
+  onStatus?: (status: ConnectionStatus) => void;
+  /** Called when the callback throws or rejects (the subscriber goes on). */
+  onError?: (error: unknown) => void;
+}
+
+/** Subscriber counters all at zero (a subscriber that has received nothing). */
+export function emptySubscriberStats(): SubscriberStats {
+  return { received: 0, delivered: 0, dropped: 0, duplicates: 0, malformed: 0, callbackErrors: 0 };
+}
+
+/** Counters of a subscriber. */
+export interface SubscriberStats {
+  /** Messages received (duplicates excluded). */
+  received: number;
+  /** Messages handed to the callback. */
+  delivered: number;
+  /** Messages lost: dropped from the full queue, or skipped by the publisher for this subscriber (sequence gaps). */
+  dropped: number;
+  /** Messages received again (late-joiner resends of a message already seen). */
+  duplicates: number;
+  /** Messages that could not be decoded. */
+  malformed: number;
+  /** Callback invocations that threw. */
+  callbackErrors: number;
+}
+
+/** Receives messages published under some topics and hands them to a callback, newest first when it falls behind. */
+export class Subscriber<T = unknown> {
+  private readonly socket: SubscribeSocket;
+  private readonly queue: Delivery<T>[] = [];
+  private readonly seen = new Map<string, { epoch: string; seq: number }>();
+  private readonly latestByTopic = new Map<string, Delivery<T>>();
+  private draining = false;
+  private closed = false;
+  private readonly counters: SubscriberStats = emptySubscriberStats();
+  private readonly queueSize: number;
+
+  constructor(
+    transport: Transport,
+    address: Address,
+    private readonly topics: readonly string[],
+    private readonly onMessage: (message: Delivery<T>) => void | Promise<void>,
+    private readonly options: SubscriberOptions = {},
+  ) {
+    for (const t of topics) checkTopic(t);
+    this.queueSize = options.queueSize ?? DEFAULT_SUBSCRIBER_QUEUE;
+    if (!Number.isInteger(this.queueSize) || this.queueSize < 1) {
+      throw new InvalidArgumentError('queueSize', 'must be a positive integer');
+    }
+    this.socket = transport.connectSubscribe(address, topics, (topic, frames) => this.onFrames(topic, frames), {
+      ...(options.limits?.maxMessageBytes !== undefined ? { maxMessageBytes: options.limits.maxMessageBytes } : {}),
+      ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
+      ...(options.onStatus ? { onStatus: options.onStatus } : {}),
+    });
+  }
+
+  /** Connection status. `'unauthorized'`: the publisher refused this subscriber's security; see {@link authFailure}. */
+  get status(): ConnectionStatus {
+    return this.closed ? 'closed' : this.socket.status;
+  }
+
+  /** Why the publisher refused this subscriber's security (nothing arrives meanwhile), while {@link status} is
+   * `'unauthorized'`. */
+  get authFailure(): AuthenticationError | undefined {
+    return this.closed ? undefined : this.socket.authFailure;
+  }
+
+  /** Counters. */
+  stats(): SubscriberStats {
+    return { ...this.counters };
+  }
+
+  /** The latest message received under `topic`, delivered or not. */
+  latest(topic: string): Delivery<T> | undefined {
+    return this.latestByTopic.get(topic);
+  }
+
+  private onFrames(topic: string, frames: Frame[]): void {
+    if (this.closed || !this.topics.includes(topic)) return;
+    let env: ReturnType<typeof decodeEnvelope>;
+    try {
+      env = decodeEnvelope(frames, this.options.limits);
+    } catch {
+      this.counters.malformed++;
+      return;
+    }
+    if (env.kind !== 'pub' || env.topic !== topic) {
+      this.counters.malformed++;
+      return;
+    }
+    const last = this.seen.get(topic);
+    if (last && last.epoch === env.epoch) {
+      if (env.seq <= last.seq) {
+        this.counters.duplicates++;
+        return;
+      }
+      this.counters.dropped += env.seq - last.seq - 1;
+    }
+    this.seen.set(topic, { epoch: env.epoch, seq: env.seq });
+    this.counters.received++;
+    const delivery: Delivery<T> = { topic, seq: env.seq, epoch: env.epoch, payload: env.payload as T };
+    this.latestByTopic.set(topic, delivery);
+    this.queue.push(delivery);
+    while (this.queue.length > this.queueSize) {
+      this.queue.shift();
+      this.counters.dropped++;
+    }
+    if (!this.draining) void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (!this.closed && this.queue.length > 0) {
+        const next = this.queue.shift()!;
+        this.counters.delivered++;
+        try {
+          await this.onMessage(next);
+        } catch (e) {
+          this.counters.callbackErrors++;
+          this.options.onError?.(e);
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** Stops receiving; queued messages are discarded. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue.length = 0;
+    this.socket.close();
+  }
+}

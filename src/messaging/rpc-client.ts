@@ -1,0 +1,205 @@
+/**
+ * The client side of request/reply on top of a {@link Transport}: request ids, per-call deadlines and `AbortSignal`,
+ * replies matched out of order, connection status. The server side is in `rpc.ts`.
+ *
+ * @module
+ */
+
+import { DEFAULT_MAX_PENDING_CALLS, DEFAULT_TIMEOUT_MS } from '../core/defaults.js';
+import {
+  AbortError,
+  AuthenticationError,
+  ClosedError,
+  InvalidArgumentError,
+  LimitError,
+  TimeoutError,
+} from '../core/errors.js';
+import { StatusEvents } from '../core/status-events.js';
+import type { Address, ConnectionStatus, RequestSocket, Transport } from '../transport/types.js';
+import type { DecodeLimits, EncodeOptions, Frame } from '../wire/codec.js';
+import { decodeEnvelope, encodeRequest, errorFromWire, peekRequestId } from '../wire/envelopes.js';
+
+/** Options of a single call. */
+export interface CallOptions {
+  /** Deadline in milliseconds from now. @default {@link DEFAULT_TIMEOUT_MS} (or the client's `timeoutMs`) */
+  timeoutMs?: number;
+  /** Cancels the call: it rejects with an {@link AbortError} and its reply, if one comes, is dropped. */
+  signal?: AbortSignal;
+}
+
+/** Added to the timeout message of a CURVE client that is not connected: libzmq reports some refusals as silence. */
+const CURVE_HINT =
+  '; CURVE is on: a wrong server public key or a client key the server does not allow may be the cause';
+
+/** Options of an {@link RpcClient}. */
+export interface RpcClientOptions {
+  /** Default per-call deadline in ms. @default {@link DEFAULT_TIMEOUT_MS} */
+  timeoutMs?: number;
+  /** Limits applied to replies. */
+  limits?: DecodeLimits;
+  /** Encoding options of requests. */
+  encode?: EncodeOptions;
+  /** Calls waiting for a reply at once; more reject with a `LimitError`. @default {@link DEFAULT_MAX_PENDING_CALLS} */
+  maxPendingCalls?: number;
+  /** ZMTP heartbeat interval in ms. */
+  heartbeatMs?: number;
+  /** Called on every connection status change. */
+  onStatus?: (status: ConnectionStatus) => void;
+}
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+  timer: NodeJS.Timeout;
+  settled: boolean;
+  cleanup: () => void;
+}
+
+/** The client side: sends requests, matches replies by id, enforces deadlines. */
+export class RpcClient {
+  private readonly socket: RequestSocket;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private closed = false;
+  private readonly events = new StatusEvents();
+  /** Replies that arrived after their call had settled (timed out or aborted), or that matched no call. */
+  lateReplies = 0;
+
+  constructor(
+    transport: Transport,
+    readonly address: Address,
+    private readonly options: RpcClientOptions = {},
+  ) {
+    this.socket = transport.connectRequest(address, (frames) => this.onReply(frames), {
+      ...(options.limits?.maxMessageBytes !== undefined ? { maxMessageBytes: options.limits.maxMessageBytes } : {}),
+      ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
+      onStatus: (status) => {
+        if (status === 'unauthorized') this.failAll(this.authError());
+        if (this.closed && status !== 'closed') return;
+        this.events.emit(status);
+        options.onStatus?.(status);
+      },
+    });
+  }
+
+  /** The error calls get while the server refuses this client's security. */
+  private authError(): AuthenticationError {
+    const failure = this.socket?.authFailure;
+    const where = `${this.address.host}:${this.address.port}`;
+    return failure
+      ? new AuthenticationError(failure.message, { cause: failure })
+      : new AuthenticationError(`the server at ${where} refused this client's security`);
+  }
+
+  private failAll(error: unknown): void {
+    for (const id of [...this.pending.keys()]) this.settle(id, error);
+  }
+
+  /** Connection status of the underlying socket. */
+  get status(): ConnectionStatus {
+    return this.closed ? 'closed' : this.socket.status;
+  }
+
+  /**
+   * Status changes from now on (`connected`, `disconnected`, `reconnecting`, `unauthorized`, finally `closed`), as
+   * an async iterator that ends once the client is closed or `signal` aborts.
+   */
+  statusEvents(signal?: AbortSignal): AsyncGenerator<ConnectionStatus, void, undefined> {
+    return this.events.iterate(signal);
+  }
+
+  /**
+   * Calls `method` on the server. Rejects with {@link TimeoutError} at the deadline (the request is then never sent
+   * late, and a late reply is dropped), {@link AbortError} when `signal` aborts, {@link AuthenticationError} as soon
+   * as the server refuses this client's security (and at once while it does), the server's error otherwise.
+   */
+  call(method: string, name: string | undefined, payload: unknown, options: CallOptions = {}): Promise<unknown> {
+    if (this.closed) return Promise.reject(new ClosedError('client is closed'));
+    if (this.socket.status === 'unauthorized') return Promise.reject(this.authError());
+    const max = this.options.maxPendingCalls ?? DEFAULT_MAX_PENDING_CALLS;
+    if (this.pending.size >= max) return Promise.reject(new LimitError(`more than ${max} calls waiting for replies`));
+    const timeoutMs = options.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (!(timeoutMs > 0)) return Promise.reject(new InvalidArgumentError('timeoutMs', 'must be a positive number'));
+    const signal = options.signal;
+    if (signal?.aborted)
+      return Promise.reject(new AbortError('call aborted before it was sent', { cause: signal.reason }));
+    const id = this.nextId;
+    this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
+    let frames: Frame[];
+    try {
+      frames = encodeRequest(id, method, name, payload, this.options.encode);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise<unknown>((resolve, reject) => {
+      const what = name === undefined ? method : `${method} ${JSON.stringify(name)}`;
+      const onAbort = (): void => this.settle(id, new AbortError(`${what} aborted`, { cause: signal?.reason }));
+      const entry: Pending = {
+        resolve,
+        reject,
+        settled: false,
+        timer: setTimeout(() => {
+          this.settle(
+            id,
+            new TimeoutError(
+              `${what} timed out after ${timeoutMs} ms (server ${this.address.host}:${this.address.port} ` +
+                `${this.socket.status}${this.socket.secure && this.socket.status !== 'connected' ? CURVE_HINT : ''})`,
+              timeoutMs,
+            ),
+          );
+        }, timeoutMs),
+        cleanup: () => signal?.removeEventListener('abort', onAbort),
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.pending.set(id, entry);
+      this.socket.send(frames, () => entry.settled);
+    });
+  }
+
+  private settle(id: number, error: unknown, value?: unknown): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    p.settled = true;
+    clearTimeout(p.timer);
+    p.cleanup();
+    if (error !== undefined) p.reject(error);
+    else p.resolve(value);
+  }
+
+  private onReply(frames: Frame[]): void {
+    let env: ReturnType<typeof decodeEnvelope>;
+    try {
+      env = decodeEnvelope(frames, this.options.limits);
+    } catch (e) {
+      // A reply we cannot decode: fail the call it belongs to if we can tell which, else drop it.
+      const id = peekReplyId(frames);
+      if (id !== undefined && this.pending.has(id)) this.settle(id, e);
+      else this.lateReplies++;
+      return;
+    }
+    if (env.kind !== 'rep' && env.kind !== 'err') return;
+    if (!this.pending.has(env.id)) {
+      this.lateReplies++;
+      return;
+    }
+    if (env.kind === 'rep') this.settle(env.id, undefined, env.payload);
+    else this.settle(env.id, errorFromWire(env.error));
+  }
+
+  /** Closes the client; calls still waiting reject with {@link ClosedError}. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const id of [...this.pending.keys()])
+      this.settle(id, new ClosedError('client closed while the call was waiting'));
+    this.socket.close();
+    // The socket reports 'closed' itself; this covers a transport that does not (a second 'closed' is ignored).
+    this.events.emit('closed');
+  }
+}
+
+function peekReplyId(frames: readonly Frame[]): number | undefined {
+  // Same rule as for requests, but for reply and error envelopes.
+  return peekRequestId(frames, ['rep', 'err']);
+}

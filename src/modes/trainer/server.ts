@@ -1,0 +1,366 @@
+/**
+ * Trainer mode, server side: actors on edge devices stream experience into the trainer's bounded data tables with
+ * `trainStep`; the trainer runs a train callback per step, serves custom requests, and broadcasts new weights to every
+ * actor. Composes {@link RpcServer}, {@link Publisher} and the config handshake; holds no socket code. The client is
+ * in `trainer-client.ts`, the config in `trainer-config.ts`, the tables in `tables.ts`, the file format in
+ * `persist.ts`. See docs/trainer.md.
+ *
+ * @module
+ */
+
+import {
+  DEFAULT_BIND_HOST,
+  DEFAULT_MAX_PENDING_TRAIN_STEPS,
+  DEFAULT_MAX_PENDING_TRAIN_STEPS_PER_CLIENT,
+} from '../../core/defaults.js';
+import { ClosedError, EdgeMLError, InvalidArgumentError, LimitError, NotFoundError } from '../../core/errors.js';
+import { Publisher, type PublisherStats } from '../../messaging/broadcast.js';
+import { serveHandshake } from '../../messaging/handshake.js';
+import { type ModeServerOptions, publisherOptions, rpcServerOptions } from '../../messaging/mode-options.js';
+import { type RequestContext, RpcServer, type RpcServerStats } from '../../messaging/rpc-server.js';
+import { transportFor } from '../../transport/zmq/zmq-transport.js';
+import { TrainerConfig, type TrainerConfigOptions } from './config.js';
+import { type FileLimits, loadTrainerData, saveTrainerData } from './persist.js';
+import { type SampleOptions, Table, type TableStats, type WaitOptions } from './tables.js';
+
+/** Mode name sent in the handshake. */
+export const TRAINER_MODE = 'trainer';
+/** Wire method of `trainStep`; the request's `n` is the table name. */
+export const M_TRAIN = 'train';
+/** Wire method of custom requests; the request's `n` is the request type. */
+export const M_REQUEST = 'request';
+/** Topic the weights are published under. */
+export const WEIGHTS_TOPIC = 'weights';
+
+/** What travels under {@link WEIGHTS_TOPIC}: the weights and their version (1 for the first weights published). */
+export interface WeightsMessage<W = unknown> {
+  version: number;
+  weights: W;
+}
+
+/** Runs for each `trainStep`, after its payload is stored in table `tableName`; its result goes back to the actor. */
+export type TrainCallback = (tableName: string, payload: unknown) => unknown;
+/** Serves a custom request of `type` (one of the config's `requestTypes`); its result goes back to the caller. */
+export type RequestCallback = (type: string, payload: unknown) => unknown;
+
+/** Options of a {@link TrainerServer}: those of every server ({@link ModeServerOptions}) and the train-step bounds. */
+export interface TrainerServerOptions extends ModeServerOptions {
+  /** Train steps held at once over all clients (stored, waiting for or running their callback); more are answered
+   * with a `LimitError` and not stored. @default {@link DEFAULT_MAX_PENDING_TRAIN_STEPS} */
+  maxPendingTrainSteps?: number;
+  /** Pending train steps one client may hold (so one flooding actor cannot starve the others); more are answered
+   * with a `LimitError` and not stored. @default {@link DEFAULT_MAX_PENDING_TRAIN_STEPS_PER_CLIENT} */
+  maxPendingTrainStepsPerClient?: number;
+}
+
+/** Options of {@link TrainerServer.makeFromFile}. */
+export interface MakeFromFileOptions extends TrainerServerOptions {
+  /** Limits checked while reading the file. */
+  fileLimits?: FileLimits;
+  /** Ports to use instead of the saved ones (for example when restoring on another machine). */
+  ports?: Pick<TrainerConfigOptions, 'portNumber' | 'broadcastPort'>;
+}
+
+/** Counters of a trainer server. */
+export interface TrainerServerStats {
+  /** Request/reply counters (clients, requests, errors, bytes, in flight, latency). */
+  rpc: RpcServerStats;
+  /** Weights broadcast counters. */
+  publisher: PublisherStats;
+  /** Version of the latest weights published (0: none yet). */
+  weightsVersion: number;
+  /** Train steps stored and waiting for or running their callback. */
+  pendingTrainSteps: number;
+  /** Train steps refused because {@link TrainerServerOptions.maxPendingTrainSteps} were pending (in all, or from the
+   * calling client: {@link TrainerServerOptions.maxPendingTrainStepsPerClient}). */
+  busyRejections: number;
+  /** Per-table counters. */
+  tables: Record<string, TableStats>;
+}
+
+/**
+ * The trainer: serves `trainStep` and custom requests, keeps data tables, broadcasts weights.
+ *
+ * Train callbacks run one at a time, in arrival order (an async callback is awaited before the next starts), so
+ * learner code needs no locking; custom request callbacks run concurrently. A callback that throws rejects that
+ * caller with a `RemoteError` and the trainer goes on.
+ *
+ * @example
+ * ```ts
+ * const config = new TrainerConfig({ dataTable: [new DataTable({ name: 'agent1', size: 1000 })] });
+ * const server = new TrainerServer(config, (table, payload) => ({ stored: true }));
+ * await server.start();
+ * await server.waitForSize('agent1', 100);
+ * server.publishWeights({ w: new Tensor('float32', new Float32Array(8), [2, 4]) });
+ * ```
+ */
+export class TrainerServer {
+  /** The config as given (ports may be 0: see {@link port} and {@link broadcastPort} for the bound ones). */
+  readonly config: TrainerConfig;
+  private readonly tables = new Map<string, Table>();
+  private readonly rpc: RpcServer;
+  private readonly publisher: Publisher;
+  private readonly host: string;
+  private readonly maxPending: number;
+  private readonly maxPendingPerClient: number;
+  private readonly pendingByPeer = new Map<string, number>();
+  private readonly handshakeRecord: Record<string, unknown>;
+  private version = 0;
+  private pending = 0;
+  private busyRejections = 0;
+  private chain: Promise<unknown> = Promise.resolve();
+  private started = false;
+
+  /**
+   * @param config the config (a {@link TrainerConfig} or its plain fields)
+   * @param trainCallback runs for each `trainStep` after the payload is stored
+   * @param requestCallback serves custom requests whose type is in `config.requestTypes`
+   * @throws {@link InvalidArgumentError} naming an invalid config field or option
+   */
+  constructor(
+    config: TrainerConfig | TrainerConfigOptions,
+    private readonly trainCallback?: TrainCallback,
+    private readonly requestCallback?: RequestCallback,
+    options: TrainerServerOptions = {},
+  ) {
+    this.config = TrainerConfig.from(config);
+    if (trainCallback !== undefined && typeof trainCallback !== 'function') {
+      throw new InvalidArgumentError('trainCallback', 'must be a function');
+    }
+    if (requestCallback !== undefined && typeof requestCallback !== 'function') {
+      throw new InvalidArgumentError('requestCallback', 'must be a function');
+    }
+    this.maxPending = options.maxPendingTrainSteps ?? DEFAULT_MAX_PENDING_TRAIN_STEPS;
+    if (!Number.isSafeInteger(this.maxPending) || this.maxPending < 1) {
+      throw new InvalidArgumentError('maxPendingTrainSteps', 'must be a positive integer');
+    }
+    this.maxPendingPerClient = options.maxPendingTrainStepsPerClient ?? DEFAULT_MAX_PENDING_TRAIN_STEPS_PER_CLIENT;
+    if (!Number.isSafeInteger(this.maxPendingPerClient) || this.maxPendingPerClient < 1) {
+      throw new InvalidArgumentError('maxPendingTrainStepsPerClient', 'must be a positive integer');
+    }
+    for (const t of this.config.dataTable) this.tables.set(t.name, new Table(t));
+    this.host = options.host ?? DEFAULT_BIND_HOST;
+    const transport = transportFor('server', options);
+    this.rpc = new RpcServer(transport, rpcServerOptions(options));
+    this.publisher = new Publisher(transport, publisherOptions(options));
+    // Updated in place with the bound ports once started (serveHandshake compares against this object).
+    this.handshakeRecord = { ...this.config.toHandshake() };
+    serveHandshake(this.rpc, TRAINER_MODE, this.handshakeRecord);
+    this.rpc.handle(M_TRAIN, (payload, ctx) => this.onTrain(payload, ctx));
+    this.rpc.handle(M_REQUEST, (payload, ctx) => this.onRequest(payload, ctx));
+  }
+
+  private onTrain(payload: unknown, ctx: RequestContext): unknown {
+    const name = ctx.name;
+    const table = name === undefined ? undefined : this.tables.get(name);
+    if (name === undefined || !table) throw this.unknownTable(name);
+    if (this.pending >= this.maxPending) {
+      this.busyRejections++;
+      throw new LimitError(`trainer busy: ${this.pending} train steps pending; slow down and retry`);
+    }
+    const mine = this.pendingByPeer.get(ctx.peer) ?? 0;
+    if (mine >= this.maxPendingPerClient) {
+      this.busyRejections++;
+      throw new LimitError(`trainer busy: ${mine} train steps from this client pending; slow down and retry`);
+    }
+    table.insert(payload);
+    this.pending++;
+    this.pendingByPeer.set(ctx.peer, mine + 1);
+    const callback = this.trainCallback;
+    const run = this.chain.then(() => (callback ? callback(name, payload) : null));
+    this.chain = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run.finally(() => {
+      this.pending--;
+      const left = (this.pendingByPeer.get(ctx.peer) ?? 1) - 1;
+      if (left > 0) this.pendingByPeer.set(ctx.peer, left);
+      else this.pendingByPeer.delete(ctx.peer);
+    });
+  }
+
+  private onRequest(payload: unknown, ctx: RequestContext): unknown {
+    const type = ctx.name;
+    if (type === undefined || !this.config.requestTypes.includes(type)) {
+      const known = this.config.requestTypes;
+      throw new NotFoundError(
+        `unknown request type ${JSON.stringify(type)}; known: ${known.length ? known.join(', ') : '(none)'}`,
+      );
+    }
+    if (!this.requestCallback) throw new NotFoundError(`request type ${type} has no request callback on the trainer`);
+    return this.requestCallback(type, payload);
+  }
+
+  private unknownTable(name: string | undefined): NotFoundError {
+    return new NotFoundError(`unknown table ${JSON.stringify(name)}; tables: ${this.tableNames().join(', ')}`);
+  }
+
+  private table(name: string): Table {
+    const t = this.tables.get(name);
+    if (!t) throw this.unknownTable(name);
+    return t;
+  }
+
+  /** Binds the request/reply and broadcast ports; resolves once both are bound. */
+  async start(): Promise<void> {
+    if (this.started) throw new EdgeMLError('trainer server already started');
+    const broadcastPort = await this.publisher.start({ host: this.host, port: this.config.broadcastPort });
+    let port: number;
+    try {
+      port = await this.rpc.start({ host: this.host, port: this.config.portNumber });
+    } catch (e) {
+      await this.publisher.stop();
+      throw e;
+    }
+    Object.assign(this.handshakeRecord, this.config.withPorts(port, broadcastPort).toHandshake());
+    this.started = true;
+  }
+
+  /** The request/reply port (after {@link start}, the one bound). */
+  get port(): number {
+    return this.rpc.port ?? this.config.portNumber;
+  }
+
+  /** The weights broadcast port (after {@link start}, the one bound). */
+  get broadcastPort(): number {
+    return this.publisher.port ?? this.config.broadcastPort;
+  }
+
+  /** The config with the ports actually bound (after {@link start}): what clients connect with when the server was
+   * given port 0. */
+  get boundConfig(): TrainerConfig {
+    return this.config.withPorts(this.port, this.broadcastPort);
+  }
+
+  /** Stops serving and releases both ports. Pending {@link waitForSize} calls reject with a `ClosedError`; the
+   * tables keep their items (read or save them after stopping). */
+  async stop(): Promise<void> {
+    this.started = false;
+    await this.rpc.stop();
+    await this.publisher.stop();
+    for (const t of this.tables.values()) t.cancelWaits();
+  }
+
+  /**
+   * Broadcasts `weights` to every client that registered a weights callback, now and later (a client registering
+   * afterwards gets the latest weights at once). Returns the new weights version (1, 2, ...), which clients read
+   * beside the weights. Tensors are sent without a copy and kept as the latest value: do not modify them afterwards.
+   * @throws {@link ClosedError} when the server is not started, {@link InvalidArgumentError} when `weights` cannot be
+   * encoded
+   */
+  publishWeights(weights: unknown): number {
+    if (!this.started) throw new ClosedError('start the trainer server before publishing weights');
+    const version = this.version + 1;
+    this.publisher.publish(WEIGHTS_TOPIC, { version, weights } satisfies WeightsMessage);
+    this.version = version;
+    return version;
+  }
+
+  /** Version of the latest weights published (0: none yet). */
+  get weightsVersion(): number {
+    return this.version;
+  }
+
+  /** The items of table `name`, oldest first (at most its `size`); `undefined` for an unknown table. */
+  getData(name: string): unknown[] | undefined {
+    return this.tables.get(name)?.items();
+  }
+
+  /** Names of the tables, in config order. */
+  tableNames(): string[] {
+    return [...this.tables.keys()];
+  }
+
+  /**
+   * Draws `n` items of table `name` uniformly at random: with replacement by default (`n` items, none when the
+   * table is empty), or without (`{ replace: false }`: `min(n, size)` distinct items).
+   * @throws {@link NotFoundError} for an unknown table
+   */
+  sample(name: string, n: number, options?: SampleOptions): unknown[] {
+    return this.table(name).sample(n, options);
+  }
+
+  /** Removes and returns the oldest `n` items of table `name` (all by default), oldest first.
+   * @throws {@link NotFoundError} for an unknown table */
+  take(name: string, n?: number): unknown[] {
+    return this.table(name).take(n);
+  }
+
+  /** Stores `item` in table `name` locally, as a `trainStep` would (without running the train callback).
+   * @throws {@link NotFoundError} for an unknown table, {@link LimitError} when a non-FIFO table is full */
+  insert(name: string, item: unknown): void {
+    this.table(name).insert(item);
+  }
+
+  /** Counters of table `name` (size, inserted, dropped, rejected, taken); `undefined` for an unknown table. */
+  tableStats(name: string): TableStats | undefined {
+    return this.tables.get(name)?.stats();
+  }
+
+  /**
+   * Resolves once table `name` holds at least `n` items (no deadline unless `timeoutMs` is given).
+   * @throws {@link NotFoundError} for an unknown table, {@link InvalidArgumentError} when `n` exceeds the table's
+   * size, {@link TimeoutError}, {@link AbortError}, or {@link ClosedError} when the server stops
+   */
+  async waitForSize(name: string, n: number, options?: WaitOptions): Promise<void> {
+    await this.table(name).waitForSize(n, options);
+  }
+
+  /** Train steps stored and waiting for or running their train callback. */
+  get pendingTrainSteps(): number {
+    return this.pending;
+  }
+
+  /** Counters of the server, its broadcast and its tables. */
+  stats(): TrainerServerStats {
+    const tables: Record<string, TableStats> = {};
+    for (const [name, t] of this.tables) tables[name] = t.stats();
+    return {
+      rpc: this.rpc.stats(),
+      publisher: this.publisher.stats(),
+      weightsVersion: this.version,
+      pendingTrainSteps: this.pending,
+      busyRejections: this.busyRejections,
+      tables,
+    };
+  }
+
+  /**
+   * Saves the config, every table's items and counters, and the weights version to `path`, atomically, in the
+   * format of docs/file-format.md (the content is captured when the call is made).
+   * @throws {@link EdgeMLError} when the file cannot be written (the previous file stays intact)
+   */
+  async saveData(path: string): Promise<void> {
+    await saveTrainerData(path, {
+      config: this.config,
+      weightsVersion: this.version,
+      savedAt: new Date().toISOString(),
+      tables: [...this.tables.values()].map((t) => {
+        const { inserted, dropped, rejected, taken } = t.stats();
+        return { name: t.name, items: t.items(), counters: { inserted, dropped, rejected, taken } };
+      }),
+    });
+  }
+
+  /**
+   * A server restored from a file written by {@link saveData}: the saved config, tables and counters, and weights
+   * versions continuing from the saved one. The server is not started.
+   * @throws {@link NotFoundError} when the file does not exist, {@link ProtocolError} when it is corrupt, truncated
+   * or not trainer data, {@link LimitError} over a file limit
+   */
+  static async makeFromFile(
+    path: string,
+    trainCallback?: TrainCallback,
+    requestCallback?: RequestCallback,
+    options: MakeFromFileOptions = {},
+  ): Promise<TrainerServer> {
+    const { fileLimits, ports, ...serverOptions } = options;
+    const snapshot = await loadTrainerData(path, fileLimits);
+    const config = ports ? new TrainerConfig({ ...snapshot.config.toJSON(), ...ports }) : snapshot.config;
+    const server = new TrainerServer(config, trainCallback, requestCallback, serverOptions);
+    for (const t of snapshot.tables) server.table(t.name).restore(t.items, t.counters);
+    server.version = snapshot.weightsVersion;
+    return server;
+  }
+}

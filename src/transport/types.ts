@@ -1,0 +1,117 @@
+/**
+ * The transport interface: how frames move between a client and a server. One file per implementation sits beside
+ * this one (`transport-zmq.ts`, `transport-inproc.ts`); the rpc and broadcast layers only see this interface.
+ *
+ * Transports move frames, not values: encoding is the codec's job. A transport never throws a library-specific error
+ * (a raw ZeroMQ error, for example) at its user; failures surface as edgeml errors or status events.
+ *
+ * @module
+ */
+
+import type { AuthenticationError } from '../core/errors.js';
+import type { Frame } from '../wire/codec.js';
+
+/** Where a server listens or a client connects. `port` 0 asks the system for a free port when binding. */
+export interface Address {
+  host: string;
+  port: number;
+}
+
+/** Opaque identity of a connected request peer, as seen by a reply socket. */
+export type PeerId = Uint8Array;
+
+/**
+ * Connection status of a client-side socket. `'unauthorized'`: the server refused the connection's security (a
+ * client key it does not allow, a wrong server key, CURVE on one side only; the socket's `authFailure` says which).
+ * The socket goes on retrying in the background, since keys may be fixed on the server, and becomes `'connected'`
+ * once a handshake succeeds; until then it stays `'unauthorized'`.
+ */
+export type ConnectionStatus = 'connected' | 'disconnected' | 'reconnecting' | 'unauthorized' | 'closed';
+
+/** Options common to every socket a transport opens. */
+export interface SocketOptions {
+  /** Largest frame accepted from a peer, in bytes; a peer that sends a larger one is disconnected. */
+  maxMessageBytes?: number;
+  /** Heartbeat interval in milliseconds (0 turns heartbeats off). */
+  heartbeatMs?: number;
+}
+
+/** Server side of request/reply: many clients, replies routed back to the requesting peer. */
+export interface ReplySocket {
+  /** The port actually bound (useful when binding port 0). */
+  readonly port: number;
+  /** Queues `frames` for the peer; a reply to a peer that is gone is dropped. Never throws. */
+  send(peer: PeerId, frames: Frame[]): void;
+  /** Stops listening and releases the port. */
+  close(): Promise<void>;
+}
+
+/** Client side of request/reply. Reconnects by itself while the server is away. */
+export interface RequestSocket {
+  /**
+   * Queues `frames` for the server. While no server is connected the message waits in the socket's queue;
+   * `isStale()` is asked before the message is handed to the network, and a stale message is dropped.
+   */
+  send(frames: Frame[], isStale?: () => boolean): void;
+  /** Current connection status. */
+  readonly status: ConnectionStatus;
+  /** Why the server refused the connection, while `status` is `'unauthorized'`. */
+  readonly authFailure?: AuthenticationError | undefined;
+  /** True when the connection is authenticated and encrypted (CURVE). */
+  readonly secure?: boolean;
+  /** Closes the socket; queued messages are dropped. */
+  close(): void;
+}
+
+/** Server side of publish/subscribe. */
+export interface PublishSocket {
+  /** The port actually bound. */
+  readonly port: number;
+  /** Sends `frames` under `topic` to every subscriber of the topic. Slow subscribers lose messages, never block it. */
+  publish(topic: string, frames: Frame[]): void;
+  /** Stops publishing and releases the port. */
+  close(): Promise<void>;
+}
+
+/** Client side of publish/subscribe. */
+export interface SubscribeSocket {
+  /** Current connection status. */
+  readonly status: ConnectionStatus;
+  /** Why the publisher refused the connection, while `status` is `'unauthorized'`. */
+  readonly authFailure?: AuthenticationError | undefined;
+  /** True when the connection is authenticated and encrypted (CURVE). */
+  readonly secure?: boolean;
+  /** Closes the socket. */
+  close(): void;
+}
+
+/** Callbacks of a client-side socket. */
+export interface ClientHandlers {
+  /** Called for each connection status change. */
+  onStatus?: (status: ConnectionStatus) => void;
+}
+
+/** A way to move frames. Implementations: {@link ZmqTransport} (default), {@link InprocTransport} (tests). */
+export interface Transport {
+  /** Binds a reply socket; `onRequest` is called for every message received, with the sender's identity. */
+  bindReply(
+    address: Address,
+    onRequest: (peer: PeerId, frames: Frame[]) => void,
+    options?: SocketOptions,
+  ): Promise<ReplySocket>;
+  /** Connects a request socket; `onReply` is called for every message received from the server. */
+  connectRequest(
+    address: Address,
+    onReply: (frames: Frame[]) => void,
+    options?: SocketOptions & ClientHandlers,
+  ): RequestSocket;
+  /** Binds a publish socket; `onSubscribe` is called each time a subscriber subscribes to a topic (late joiners). */
+  bindPublish(address: Address, onSubscribe?: (topic: string) => void, options?: SocketOptions): Promise<PublishSocket>;
+  /** Connects a subscribe socket for `topics`; `onMessage` receives every message published under them. */
+  connectSubscribe(
+    address: Address,
+    topics: readonly string[],
+    onMessage: (topic: string, frames: Frame[]) => void,
+    options?: SocketOptions & ClientHandlers,
+  ): SubscribeSocket;
+}
