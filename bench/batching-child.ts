@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { InferenceServer } from '../src/modes/inference/inference.js';
+import { InferenceServer } from '../src/modes/inference/server.js';
 import type { Tensor } from '../src/tensor/tensor.js';
 import { BATCH } from './batching.js';
 import { onParentStop, toParent } from './children.js';

@@ -8,7 +8,7 @@
  * @module
  */
 import type { BatchStats } from '../src/messaging/batching.js';
-import type { InferenceClient } from '../src/modes/inference/inference.js';
+import type { InferenceClient } from '../src/modes/inference/client.js';
 import { Tensor } from '../src/tensor/tensor.js';
 import { forkChild, has, nextMessage, stopChild } from './children.js';
 import { concurrentWindow, interleaveWindows, type ResultRow, summarise, type Window } from './measure.js';

@@ -13,6 +13,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import * as zmq from 'zeromq';
+import { tcpEndpoint } from '../src/core/endpoint.js';
 import { Publisher } from '../src/messaging/broadcast.js';
 import { ZmqTransport } from '../src/transport/zmq/zmq-transport.js';
 import type { Frame } from '../src/wire/codec.js';
@@ -52,7 +53,7 @@ function shuffled<T>(items: readonly T[]): T[] {
 
 /** Both publishers and a child with `subs` subscribers of each kind, all connected and warmed up. */
 class PubSubRig {
-  readonly publisher = new Publisher(new ZmqTransport());
+  readonly publisher = new Publisher();
   readonly raw = new zmq.Publisher({ ...SOCKET_OPTIONS, sendHighWaterMark: 1000 });
   private child: ChildProcess | undefined;
   private readonly listeners = new Set<(g: Got) => void>();
@@ -64,7 +65,9 @@ class PubSubRig {
   ) {}
 
   async open(): Promise<void> {
-    const edgemlPort = await this.publisher.start({ host: HOST, port: 0 });
+    const [edgemlPort] = await this.publisher.start([
+      { transport: new ZmqTransport(), endpoint: tcpEndpoint(HOST, 0) },
+    ]);
     await this.raw.bind(`tcp://${HOST}:0`);
     const endpoint = this.raw.lastEndpoint ?? '';
     const rawPort = Number(endpoint.slice(endpoint.lastIndexOf(':') + 1));

@@ -9,6 +9,7 @@
  * @module
  */
 import * as zmq from 'zeromq';
+import { tcpEndpoint } from '../src/core/endpoint.js';
 import { type Delivery, Subscriber } from '../src/messaging/broadcast.js';
 import { ZmqTransport } from '../src/transport/zmq/zmq-transport.js';
 import { SOCKET_OPTIONS } from './baseline-zmq.js';
@@ -41,7 +42,7 @@ const raw: zmq.Subscriber[] = [];
 
 for (let i = 0; i < subs; i++) {
   edgeml.push(
-    new Subscriber(transport, { host: HOST, port: edgemlPort }, [topic], (d: Delivery) => {
+    new Subscriber(transport, tcpEndpoint(HOST, edgemlPort), [topic], (d: Delivery) => {
       const t = clockMs();
       const payload = d.payload as { t?: unknown };
       const got: Got = { got: 'edgeml', sub: i, bytes: dataBytes(d.payload), t };

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { InferenceClient, InferenceServer } from '../src/modes/inference/inference.js';
+import { InferenceClient } from '../src/modes/inference/client.js';
+import { InferenceServer } from '../src/modes/inference/server.js';
 import type { RoundTrip, RoundTripTarget } from './measure.js';
 import { ACK, type BenchCase, dataBytes } from './payloads.js';
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { InferenceClient } from '../src/modes/inference/inference.js';
+import type { InferenceClient } from '../src/modes/inference/client.js';
 import { rawDealer, rawTrip, requestFrames } from './baseline-zmq.js';
 import { concurrentWindow, interleaveWindows, type ResultRow, summarise, type Window } from './measure.js';
 import { type CaseName, makeCase } from './payloads.js';

@@ -23,7 +23,9 @@ const config = new ActionConfig({
   version: 'edgeml-example-1',
 });
 // Fails with ConfigMismatchError if the server's keys differ, TimeoutError if no server answers.
-const client = await ActionClient.connect(values.ip ?? '127.0.0.1', config, { timeoutMs: 5000 });
+const client = await ActionClient.connect<{ camera: Tensor; state: Float32Array }>(values.ip ?? '127.0.0.1', config, {
+  connectTimeoutMs: 5000,
+});
 
 let frames = 0;
 client.registerObsCallback(() => {
@@ -34,7 +36,7 @@ const latencies: number[] = [];
 const start = performance.now();
 while (performance.now() - start < seconds * 1000) {
   const t0 = performance.now();
-  const obs = await client.obs<{ camera: Tensor; state: Float32Array }>(); // or client.getObservation()
+  const obs = await client.obs(); // or client.getObservation()
   await client.act('move', { dx: 0.01, dy: -0.01 }); // or client.sendAction({ ... }): 'move' is the only key
   latencies.push(performance.now() - t0);
   if (latencies.length % 10 === 0) {
@@ -48,4 +50,4 @@ latencies.sort((a, b) => a - b);
 const p50 = latencies[Math.floor(latencies.length / 2)] ?? 0;
 console.log(`${latencies.length} obs+act round trips, p50 ${p50.toFixed(2)} ms`);
 console.log(`${frames} streamed frames, ${(frames / elapsed).toFixed(1)} fps, ${client.streamStats().dropped} dropped`);
-client.stop();
+await client.close();

@@ -12,7 +12,6 @@
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
-  CartPole,
   DataTable,
   LimitError,
   Tensor,
@@ -21,6 +20,7 @@ import {
   TrainerConfig,
   TrainerServer,
 } from '../src/index.js';
+import { CartPole } from '../src/testing.js';
 
 /** The table the episodes go to. */
 export const TABLE = 'episodes';
@@ -293,7 +293,7 @@ async function main(): Promise<void> {
       `(${sent.join(' + ')} sent by the actors), average return ${summary.firstAverage.toFixed(1)} (first 50) -> ` +
       `${summary.lastAverage.toFixed(1)} (last 50), weights v${summary.version}`,
   );
-  for (const c of clients) c.stop();
+  await Promise.all(clients.map((c) => c.close()));
   await server.stop();
 }
 

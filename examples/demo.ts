@@ -11,7 +11,6 @@ import {
   ActionClient,
   ActionConfig,
   ActionServer,
-  CartPole,
   DataTable,
   InferenceClient,
   InferenceServer,
@@ -19,6 +18,7 @@ import {
   TrainerClient,
   TrainerServer,
 } from '../src/index.js';
+import { CartPole } from '../src/testing.js';
 
 const HOST = '127.0.0.1';
 const HEIGHT = 480;
@@ -111,7 +111,7 @@ async function edgeDevice(client: InferenceClient, id: number, until: number): P
     const k = n % frames.length;
     state.data[0] = n;
     const t = performance.now();
-    const result = await client.call<Detection>('detect', { frame: frames[k], state }, { timeoutMs: 5_000 });
+    const result = (await client.call('detect', { frame: frames[k], state }, { timeoutMs: 5_000 })) as Detection;
     latencies.push(performance.now() - t);
     if (Math.abs(result.brightness[0]! - expected[k]![0]) > 1e-6) {
       throw new Error(`device ${id}: wrong brightness ${result.brightness[0]} for frame ${k}`);
@@ -144,7 +144,7 @@ async function inferenceSection(settings: DemoSettings): Promise<void> {
       `server       ${stats.requests} requests, ${stats.errors} errors, ${(stats.bytesIn / 1e6).toFixed(0)} MB in`,
     ]);
   } finally {
-    for (const c of clients) c.close();
+    await Promise.all(clients.map((c) => c.close()));
     await server.stop();
   }
 }
@@ -155,7 +155,7 @@ async function inferenceSection(settings: DemoSettings): Promise<void> {
 
 async function actionSection(settings: DemoSettings): Promise<void> {
   let moves = 0;
-  const server = new ActionServer(
+  const server = new ActionServer<Record<string, unknown>>(
     { portNumber: 0, broadcastPort: 0, actionKeys: ['move'], observationKeys: ['cam1', 'state'] },
     () => ({ cam1: cameraFrame(moves), state: new Tensor('float32', Float32Array.of(moves, 0, 0, 0, 0, 0, 0), [7]) }),
     (_key, payload) => {
@@ -180,8 +180,8 @@ async function actionSection(settings: DemoSettings): Promise<void> {
     ]);
     const ages: number[] = [];
     for (const c of clients) {
-      c.registerObsCallback<{ t: number }>((obs) => {
-        ages.push(performance.now() - obs.t);
+      c.registerObsCallback((obs) => {
+        ages.push(performance.now() - (obs.t as number));
       });
     }
     const start = performance.now();
@@ -213,7 +213,7 @@ async function actionSection(settings: DemoSettings): Promise<void> {
     ]);
   } finally {
     clearInterval(stream);
-    for (const c of clients) c.stop();
+    await Promise.all(clients.map((c) => c.close()));
     await server.stop();
   }
 }
@@ -270,7 +270,7 @@ async function trainerSection(settings: DemoSettings): Promise<void> {
       `weights      version ${server.publishWeights({ final: true })} published; actors last saw ${seen.join(', ')}`,
     ]);
   } finally {
-    for (const a of actors) a.stop();
+    await Promise.all(actors.map((a) => a.close()));
     await server.stop();
   }
 }

@@ -23,7 +23,7 @@ const config = makeConfig(port, port + 1);
 const deadline = Date.now() + Number(values.seconds) * 1000;
 const clients = await Promise.all(
   Array.from({ length: Number(values.actors) }, () =>
-    TrainerClient.connect<PolicyWeights>(values.host, config, { timeoutMs: 10_000 }),
+    TrainerClient.connect<PolicyWeights>(values.host, config, { connectTimeoutMs: 10_000 }),
   ),
 );
 console.log(`[actors] ${clients.length} connected to ${values.host}:${port}`);
@@ -38,4 +38,4 @@ const sent = await Promise.all(
 );
 clearInterval(progress);
 console.log(`[actors] done: ${sent.join(' + ')} episodes sent, last weights v${clients[0]?.weightsVersion ?? 0}`);
-for (const c of clients) c.stop();
+await Promise.all(clients.map((c) => c.close()));

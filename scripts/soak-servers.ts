@@ -114,7 +114,7 @@ export class SoakServers {
       return 'inference';
     }
     const { port, broadcastPort } = this.trainer;
-    this.past.trainer += this.trainer.stats().rpc.requests;
+    this.past.trainer += this.trainer.stats().requests;
     await this.trainer.stop();
     this.trainer = await newTrainer(port, broadcastPort);
     return 'trainer';
@@ -125,13 +125,13 @@ export class SoakServers {
     return {
       inference: this.past.inference + this.inference.stats().requests,
       action: this.past.action + this.action.stats().requests,
-      trainer: this.past.trainer + this.trainer.stats().rpc.requests,
+      trainer: this.past.trainer + this.trainer.stats().requests,
     };
   }
 
   /** Messages the running servers could not decode at all (garbage with no readable request id). */
   malformed(): number {
-    return this.inference.stats().malformed + this.action.stats().malformed + this.trainer.stats().rpc.malformed;
+    return this.inference.stats().malformed + this.action.stats().malformed + this.trainer.stats().malformed;
   }
 
   /** Every port a client or an attacker can reach. */

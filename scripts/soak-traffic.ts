@@ -107,10 +107,10 @@ export async function inferenceDriver({ servers, tally, running }: Soak): Promis
     // Now and then the client is closed with a call still waiting.
     if (Math.random() < 0.3) {
       const waiting = client.call('echo', 'late');
-      client.close();
+      void client.close();
       await tally.run('inference.closeMidCall', () => waiting, { expect: 'ClosedError', mayPass: true });
     }
-    client.close();
+    await client.close();
   }
 }
 
@@ -120,7 +120,7 @@ export async function actionDriver({ servers, tally, running }: Soak): Promise<v
     let client: ActionClient | undefined;
     const config = { portNumber: servers.action.port, broadcastPort: servers.action.broadcastPort, ...ACTION_KEYS };
     await tally.run('action.connect', async () => {
-      client = await ActionClient.connect(HOST, config, { timeoutMs: 3_000, callTimeoutMs: 3_000 });
+      client = await ActionClient.connect(HOST, config, { connectTimeoutMs: 3_000, timeoutMs: 3_000 });
     });
     if (!client) continue;
     tally.reconnects++;
@@ -149,7 +149,7 @@ export async function actionDriver({ servers, tally, running }: Soak): Promise<v
       }
       await pause();
     }
-    c.stop();
+    await c.close();
   }
 }
 
@@ -158,7 +158,10 @@ export async function trainerDriver({ servers, tally, running }: Soak): Promise<
   while (running()) {
     let client: TrainerClient | undefined;
     await tally.run('trainer.connect', async () => {
-      client = await TrainerClient.connect(HOST, servers.trainerConfig(), { timeoutMs: 3_000, callTimeoutMs: 3_000 });
+      client = await TrainerClient.connect(HOST, servers.trainerConfig(), {
+        connectTimeoutMs: 3_000,
+        timeoutMs: 3_000,
+      });
     });
     if (!client) continue;
     tally.reconnects++;
@@ -184,7 +187,7 @@ export async function trainerDriver({ servers, tally, running }: Soak): Promise<
       }
       await pause();
     }
-    c.stop();
+    await c.close();
   }
 }
 

@@ -1,7 +1,10 @@
 /**
  * edgeml: move ML data between edge devices and GPU compute.
  *
- * This is the only public entry point; anything not exported here is internal.
+ * The main entry point: the three modes (and remote environments), tensors, errors, key tools and the types users
+ * need. Wire-level tools are in `edgeml/protocol`, test helpers in `edgeml/testing`, the ZeroMQ transport class in
+ * `edgeml/zmq`. Importing this entry loads no native addon: the ZeroMQ transport is loaded when a `tcp://` endpoint is
+ * first used.
  *
  * @packageDocumentation
  */
@@ -22,53 +25,31 @@ export {
   RemoteError,
   TimeoutError,
 } from './core/errors.js';
-export type { LatencySummary } from './core/latency.js';
-export { Batcher, type BatchFunction, type BatchOptions, type BatchStats } from './messaging/batching.js';
+export type { MethodStats } from './core/latency.js';
+export type { ConnectionStatus, Endpoint } from './core/types.js';
+export type { BatchOptions, BatchStats } from './messaging/batching.js';
+export type { Delivery, PublisherStats, SubscriberStats } from './messaging/broadcast.js';
+export type { ClientOptions, ServerOptions } from './messaging/mode-options.js';
+export type { CallOptions } from './messaging/rpc-client.js';
+export type { ServerStats } from './messaging/rpc-server.js';
+export { ActionClient, type ObsDelivery } from './modes/action/client.js';
 export {
-  type Delivery,
-  Publisher,
-  type PublisherOptions,
-  type PublisherStats,
-  Subscriber,
-  type SubscriberOptions,
-  type SubscriberStats,
-} from './messaging/broadcast.js';
-export type { ModeClientOptions, ModeServerOptions } from './messaging/mode-options.js';
-export { type CallOptions, RpcClient, type RpcClientOptions } from './messaging/rpc-client.js';
-export {
-  M_PING,
-  type RequestContext,
-  type RequestHandler,
-  RpcServer,
-  type RpcServerOptions,
-  type RpcServerStats,
-} from './messaging/rpc-server.js';
-export {
-  type ActCallback,
-  ActionClient,
-  ActionServer,
-  type ActionServerStats,
-  type ObsCallback,
-  type ObsDelivery,
-} from './modes/action/action.js';
-export {
-  ACTION_MODE,
   type ActionClientOptions,
   ActionConfig,
   type ActionConfigInit,
-  type ActionConnectOptions,
   type ActionServerOptions,
-  M_ACT,
-  M_ACTION_PING,
-  M_OBS,
-  OBS_TOPIC,
   type ObsStreamOptions,
 } from './modes/action/config.js';
-export { CartPole, type CartPoleOptions, type StepResult } from './modes/env/cartpole.js';
 export {
-  ENV_OBSERVATION_KEY,
-  ENV_RESET_KEY,
-  ENV_STEP_KEY,
+  type ActCallback,
+  type ActionContext,
+  ActionServer,
+  type ActionServerStats,
+  type KeyedPayloads,
+  type ObsCallback,
+} from './modes/action/server.js';
+export type { StepResult } from './modes/env/cartpole.js';
+export {
   type Environment,
   EnvServer,
   type EnvServerOptions,
@@ -76,51 +57,41 @@ export {
   RemoteEnv,
   type RemoteEnvOptions,
 } from './modes/env/env.js';
+export type {
+  BatchInferenceHandler,
+  HandlerContext,
+  InferenceApi,
+  InferenceHandler,
+  InterfaceSpec,
+  UntypedApi,
+} from './modes/inference/api.js';
+export { InferenceClient, type InferenceClientOptions } from './modes/inference/client.js';
 export {
-  type BatchInferenceHandler,
-  InferenceClient,
-  type InferenceClientOptions,
-  type InferenceHandler,
   InferenceServer,
   type InferenceServerOptions,
   type InferenceServerStats,
   type InterfaceOptions,
-} from './modes/inference/inference.js';
+} from './modes/inference/server.js';
 export { TrainerClient, type TrainerClientOptions, type WeightsCallback } from './modes/trainer/client.js';
-export { RateLimiter, TrainerConfig, type TrainerConfigOptions } from './modes/trainer/config.js';
+export { TrainerConfig, type TrainerConfigOptions } from './modes/trainer/config.js';
+export type { FileLimits } from './modes/trainer/persist.js';
 export {
-  FILE_FORMAT_VERSION,
-  FILE_MAGIC,
-  type FileLimits,
-  loadTrainerData,
-  readMessageFile,
-  type SavedCounters,
-  saveTrainerData,
-  TRAINER_FILE_KIND,
-  type TrainerSnapshot,
-  writeMessageFile,
-} from './modes/trainer/persist.js';
-export {
-  M_REQUEST,
-  M_TRAIN,
   type MakeFromFileOptions,
   type RequestCallback,
-  TRAINER_MODE,
   type TrainCallback,
+  type TrainerContext,
   TrainerServer,
   type TrainerServerOptions,
   type TrainerServerStats,
-  WEIGHTS_TOPIC,
-  type WeightsMessage,
 } from './modes/trainer/server.js';
 export {
   DataTable,
   type DataTableOptions,
   type SampleOptions,
-  Table,
   type TableStats,
   type WaitOptions,
 } from './modes/trainer/tables.js';
+export type { WeightsMessage } from './modes/trainer/wire.js';
 export {
   arrayTypeOf,
   DTYPES,
@@ -138,7 +109,6 @@ export {
 export {
   type ClientSecurity,
   generateKeyPair,
-  isZ85Key,
   type KeyPair,
   type KeySource,
   type PublicKeySource,
@@ -148,29 +118,5 @@ export {
   type WriteKeyFilesOptions,
   writeKeyFiles,
 } from './transport/curve-keys.js';
-export { InprocTransport } from './transport/inproc/inproc-transport.js';
-export type {
-  Address,
-  ClientHandlers,
-  ConnectionStatus,
-  PeerId,
-  PublishSocket,
-  ReplySocket,
-  RequestSocket,
-  SocketOptions,
-  SubscribeSocket,
-  Transport,
-} from './transport/types.js';
-export { ZmqTransport, type ZmqTransportOptions } from './transport/zmq/zmq-transport.js';
-export {
-  type CompressionOptions,
-  type DecodeLimits,
-  decodeMessage,
-  type EncodeOptions,
-  EXT_BYTES,
-  EXT_TENSOR,
-  EXT_TYPED_ARRAY,
-  encodeMessage,
-  type Frame,
-  type Value,
-} from './wire/codec.js';
+export type { Transport } from './transport/types.js';
+export type { CompressionOptions, DecodeLimits, EncodeOptions } from './wire/codec.js';

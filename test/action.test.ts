@@ -4,6 +4,7 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { tcpEndpoint } from '../src/core/endpoint.js';
 import {
   ActionClient,
   type ActionClientOptions,
@@ -15,13 +16,14 @@ import {
   type Delivery,
   EdgeMLError,
   InvalidArgumentError,
+  type KeyedPayloads,
   NotFoundError,
   RemoteError,
-  RpcClient,
   Tensor,
   TimeoutError,
-  ZmqTransport,
 } from '../src/index.js';
+import { RpcClient } from '../src/messaging/rpc-client.js';
+import { ZmqTransport } from '../src/zmq.js';
 import { freePort, gate, HOST, waitFor, within } from './helpers.js';
 
 const cleanups: (() => unknown)[] = [];
@@ -34,7 +36,7 @@ const KEYS = { actionKeys: ['move', 'grip'], observationKeys: ['cam1', 'state', 
 type Obs = Record<string, unknown>;
 
 async function startServer(
-  obsCallback: (keys: string[]) => unknown,
+  obsCallback: (keys: string[]) => Obs | Promise<Obs>,
   actCallback: (key: string, payload: unknown) => unknown = (key, payload) => ({ key, payload }),
   init: Partial<ActionConfigInit> = {},
 ): Promise<ActionServer> {
@@ -46,13 +48,13 @@ async function startServer(
   return server;
 }
 
-async function connect(
+async function connect<O extends KeyedPayloads = KeyedPayloads>(
   server: ActionServer,
   changes: Partial<ActionConfigInit> = {},
   options: ActionClientOptions = {},
-): Promise<ActionClient> {
-  const client = await ActionClient.connect(HOST, server.config.with(changes), options);
-  cleanups.push(() => client.stop());
+): Promise<ActionClient<O>> {
+  const client = await ActionClient.connect<O>(HOST, server.config.with(changes), options);
+  cleanups.push(() => client.close());
   return client;
 }
 
@@ -170,7 +172,7 @@ describe('ActionServer and ActionClient', () => {
       },
     );
     const client = await connect(server);
-    const obs = await client.obs<Obs>(['cam1', 'state']);
+    const obs = await client.obs(['cam1', 'state']);
     expectSameTensor(obs.cam1, frame);
     expect(obs.state).toEqual(new Float32Array([1, 2, 3, 4, 5, 6, 7]));
 
@@ -191,7 +193,7 @@ describe('ActionServer and ActionClient', () => {
   it('rejects a client whose config differs, naming the fields; key order does not matter', async () => {
     const server = await startServer(() => ({}), undefined, { version: '1.0' });
     const err = await ActionClient.connect(HOST, server.config.with({ actionKeys: ['move'], version: '2.0' }), {
-      timeoutMs: 5000,
+      connectTimeoutMs: 5000,
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigMismatchError);
     expect((err as ConfigMismatchError).fields).toEqual(['actionKeys', 'version']);
@@ -204,7 +206,7 @@ describe('ActionServer and ActionClient', () => {
     expect(noStream).toBe('connected');
 
     const lazy = new ActionClient(HOST, server.config.with({ broadcastPort: undefined }));
-    cleanups.push(() => lazy.stop());
+    cleanups.push(() => lazy.close());
     const lazyErr = await lazy.obs().catch((e: unknown) => e);
     expect(lazyErr).toBeInstanceOf(ConfigMismatchError);
     expect((lazyErr as ConfigMismatchError).fields).toEqual(['broadcastPort']);
@@ -213,7 +215,7 @@ describe('ActionServer and ActionClient', () => {
   it('a client built with new does the handshake on first use', async () => {
     const server = await startServer((keys) => ({ n: keys.length }));
     const client = new ActionClient(HOST, server.config);
-    cleanups.push(() => client.stop());
+    cleanups.push(() => client.close());
     expect(await client.obs()).toEqual({ n: 3 });
     expect(await client.act('move', 1)).toEqual({ key: 'move', payload: 1 });
   });
@@ -221,7 +223,7 @@ describe('ActionServer and ActionClient', () => {
   it('connect rejects with a TimeoutError when no server answers', async () => {
     const port = await freePort();
     const err = await within(
-      ActionClient.connect(HOST, { portNumber: port, ...KEYS }, { timeoutMs: 300 }).catch((e: unknown) => e),
+      ActionClient.connect(HOST, { portNumber: port, ...KEYS }, { connectTimeoutMs: 300 }).catch((e: unknown) => e),
       5000,
       'connect',
     );
@@ -247,7 +249,7 @@ describe('ActionServer and ActionClient', () => {
     await expect(client.obs('cam1' as unknown as string[])).rejects.toThrow(EdgeMLError);
     expect(server.stats().bytesIn).toBe(before);
 
-    const raw = new RpcClient(new ZmqTransport(), { host: HOST, port: server.port });
+    const raw = new RpcClient(new ZmqTransport(), tcpEndpoint(HOST, server.port));
     cleanups.push(() => raw.close());
     const obsErr = await raw.call('obs', undefined, { keys: ['lidar'] }).catch((e: unknown) => e);
     expect(obsErr).toBeInstanceOf(NotFoundError);
@@ -282,7 +284,11 @@ describe('ActionServer and ActionClient', () => {
 
   it('publishes to several clients; a late joiner gets the latest observation first', async () => {
     const server = await startServer(() => ({}));
-    const clients = await Promise.all([connect(server), connect(server), connect(server)]);
+    const clients = await Promise.all([
+      connect<{ i: number }>(server),
+      connect<{ i: number }>(server),
+      connect<{ i: number }>(server),
+    ]);
     const got: number[][] = clients.map(() => []);
     server.publishObs({ i: 1 });
     server.publishObs({ i: 2 });
@@ -306,7 +312,7 @@ describe('ActionServer and ActionClient', () => {
 
   it('a slow subscriber gets the newest observations and counts the dropped ones', async () => {
     const server = await startServer(() => ({}));
-    const client = await connect(server);
+    const client = await connect<{ i: number }>(server);
     const seen: number[] = [];
     const hold = gate();
     server.publishObs({ i: 1 });
@@ -321,7 +327,7 @@ describe('ActionServer and ActionClient', () => {
     // Paced by arrival (a burst larger than the socket's high-water mark would be cut by ZeroMQ instead).
     for (let i = 2; i <= 20; i++) {
       server.publishObs({ i });
-      await waitFor(() => client.latestObs<{ i: number }>()?.payload.i === i, `observation ${i} to arrive`);
+      await waitFor(() => client.latestObs()?.payload.i === i, `observation ${i} to arrive`);
     }
     hold.open();
     await waitFor(() => seen.at(-1) === 20, 'the newest observation delivered');
@@ -370,7 +376,7 @@ describe('ActionServer and ActionClient', () => {
 
   it('stream callback errors do not stop the stream', async () => {
     const server = await startServer(() => ({}));
-    const client = await connect(server);
+    const client = await connect<{ i: number }>(server);
     const errors: unknown[] = [];
     const seen: number[] = [];
     server.publishObs({ i: 1 });
@@ -388,10 +394,10 @@ describe('ActionServer and ActionClient', () => {
     expect(client.streamStats().callbackErrors).toBe(1);
   });
 
-  it('calls after stop reject with a ClosedError', async () => {
+  it('calls after close reject with a ClosedError', async () => {
     const server = await startServer(() => ({}));
     const client = await connect(server);
-    client.stop();
+    await client.close();
     await expect(client.obs()).rejects.toThrow(ClosedError);
   });
 });

@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import * as zmq from 'zeromq';
+import { tcpEndpoint } from '../src/core/endpoint.js';
 import { ClosedError, InvalidArgumentError } from '../src/core/errors.js';
 import {
   type Delivery,
@@ -25,8 +26,8 @@ afterEach(async () => {
 });
 
 async function publisher(port = 0, options?: PublisherOptions): Promise<Publisher> {
-  const pub = new Publisher(transport, options);
-  await pub.start({ host: HOST, port });
+  const pub = new Publisher(options);
+  await pub.start([{ transport, endpoint: tcpEndpoint(HOST, port) }]);
   cleanups.push(() => pub.stop());
   return pub;
 }
@@ -37,7 +38,7 @@ function subscriber<T = unknown>(
   onMessage: (d: Delivery<T>) => void | Promise<void>,
   options?: SubscriberOptions,
 ): Subscriber<T> {
-  const sub = new Subscriber<T>(transport, { host: HOST, port }, topics, onMessage, options);
+  const sub = new Subscriber<T>(transport, tcpEndpoint(HOST, port), topics, onMessage, options);
   cleanups.push(() => sub.close());
   return sub;
 }
@@ -104,8 +105,8 @@ describe('broadcast over zmq', () => {
   });
 
   it('a new publisher on the same port (new epoch) is not mistaken for duplicates', async () => {
-    const first = new Publisher(transport);
-    const port = await first.start({ host: HOST, port: 0 });
+    const first = new Publisher();
+    const [port] = (await first.start([{ transport, endpoint: tcpEndpoint(HOST, 0) }])) as [number];
     let firstStopped = false;
     cleanups.push(() => (firstStopped ? undefined : first.stop()));
     const got: Delivery<string>[] = [];
@@ -178,18 +179,16 @@ describe('broadcast over zmq', () => {
   });
 
   it('rejects bad arguments and publishing while stopped', async () => {
-    const pub = new Publisher(transport);
+    const pub = new Publisher();
     expect(() => pub.publish('t', 1)).toThrow(ClosedError);
-    await pub.start({ host: HOST, port: 0 });
+    await pub.start([{ transport, endpoint: tcpEndpoint(HOST, 0) }]);
     cleanups.push(() => pub.stop());
     expect(() => pub.publish('', 1)).toThrow(InvalidArgumentError);
     expect(() => pub.publish('t', { f: () => 1 })).toThrow(InvalidArgumentError);
     expect(pub.latestSeq('t')).toBe(0);
-    expect(() => new Subscriber(transport, { host: HOST, port: pub.port! }, ['t'], () => {}, { queueSize: 0 })).toThrow(
+    expect(() => new Subscriber(transport, tcpEndpoint(HOST, pub.port!), ['t'], () => {}, { queueSize: 0 })).toThrow(
       InvalidArgumentError,
     );
-    expect(() => new Subscriber(transport, { host: HOST, port: pub.port! }, [''], () => {})).toThrow(
-      InvalidArgumentError,
-    );
+    expect(() => new Subscriber(transport, tcpEndpoint(HOST, pub.port!), [''], () => {})).toThrow(InvalidArgumentError);
   });
 });

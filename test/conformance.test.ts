@@ -3,6 +3,7 @@
  * rely on must not depend on the transport underneath.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { tcpEndpoint } from '../src/core/endpoint.js';
 import { AbortError, ClosedError, LimitError, TimeoutError } from '../src/core/errors.js';
 import { type Delivery, Publisher, Subscriber, type SubscriberOptions } from '../src/messaging/broadcast.js';
 import { RpcClient, type RpcClientOptions } from '../src/messaging/rpc-client.js';
@@ -23,22 +24,22 @@ describe.each(transports)('conformance over $name', ({ make }) => {
     port = 0,
     options?: RpcServerOptions,
   ): Promise<{ rpc: RpcServer; port: number }> {
-    const rpc = new RpcServer(transport, options);
+    const rpc = new RpcServer(options);
     setup(rpc);
-    const bound = await rpc.start({ host: HOST, port });
+    const [bound] = (await rpc.start([{ transport, endpoint: tcpEndpoint(HOST, port) }])) as [number];
     cleanups.push(() => rpc.stop());
     return { rpc, port: bound };
   }
 
   function client(port: number, options?: RpcClientOptions): RpcClient {
-    const c = new RpcClient(transport, { host: HOST, port }, { timeoutMs: 5000, ...options });
+    const c = new RpcClient(transport, tcpEndpoint(HOST, port), { timeoutMs: 5000, ...options });
     cleanups.push(() => c.close());
     return c;
   }
 
   async function publisher(port = 0): Promise<{ pub: Publisher; port: number }> {
-    const pub = new Publisher(transport);
-    const bound = await pub.start({ host: HOST, port });
+    const pub = new Publisher();
+    const [bound] = (await pub.start([{ transport, endpoint: tcpEndpoint(HOST, port) }])) as [number];
     cleanups.push(() => pub.stop());
     return { pub, port: bound };
   }
@@ -49,7 +50,7 @@ describe.each(transports)('conformance over $name', ({ make }) => {
     onMessage: (d: Delivery<T>) => void | Promise<void>,
     options?: SubscriberOptions,
   ): Subscriber<T> {
-    const sub = new Subscriber<T>(transport, { host: HOST, port }, topics, onMessage, options);
+    const sub = new Subscriber<T>(transport, tcpEndpoint(HOST, port), topics, onMessage, options);
     cleanups.push(() => sub.close());
     return sub;
   }
@@ -289,7 +290,7 @@ describe.each(transports)('conformance over $name', ({ make }) => {
       await waitFor(() => statuses.includes('disconnected'), 'the subscriber to see the publisher go');
       const late: number[] = [];
       subscriber<number>(port, ['w'], (d) => void late.push(d.payload));
-      await pub.start({ host: HOST, port });
+      await pub.start([{ transport, endpoint: tcpEndpoint(HOST, port) }]);
       await waitFor(() => late.length === 1, 'the latest value for the subscriber that joined while it was down');
       expect(late).toEqual([1]);
       await waitFor(() => pub.stats().subscriptions >= 3, 'the first subscriber to subscribe again');

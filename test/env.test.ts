@@ -5,7 +5,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   ActionClient,
-  CartPole,
   ConfigMismatchError,
   type Environment,
   EnvServer,
@@ -14,6 +13,7 @@ import {
   RemoteError,
   type StepResult,
 } from '../src/index.js';
+import { CartPole } from '../src/testing.js';
 import { HOST } from './helpers.js';
 
 const cleanups: (() => unknown)[] = [];

@@ -34,7 +34,7 @@ export async function within<T>(promise: Promise<T>, timeoutMs: number, what: st
 /** A ZeroMQ transport with CURVE on: its servers use a fresh key pair, its clients know the server key. */
 function curveTransport(): Transport {
   const server = generateKeyPair();
-  return new ZmqTransport({ server: { keyPair: server }, client: { serverPublicKey: server.publicKey } });
+  return new ZmqTransport({ server: { keyPair: server }, client: { serverPublicKey: { z85: server.publicKey } } });
 }
 
 /** The transports every conformance suite runs against. */

@@ -44,12 +44,12 @@ describe('inference with dynamic batching', () => {
     await serve(server);
     const clients = Array.from({ length: 4 }, () => client(server.port));
     const calls = Array.from({ length: 32 }, (_, id) =>
-      clients[id % 4]!.call<{ id: number; y: Tensor<'float32'> }>('double', {
+      clients[id % 4]!.call('double', {
         id,
         x: new Tensor('float32', Float32Array.of(id, id + 0.5), [2]),
       }),
     );
-    const results = await Promise.all(calls);
+    const results = (await Promise.all(calls)) as { id: number; y: Tensor<'float32'> }[];
     results.forEach((r, id) => {
       expect(r.id).toBe(id);
       expect([...r.y.data]).toEqual([id * 2, id * 2 + 1]);

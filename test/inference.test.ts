@@ -74,7 +74,7 @@ describe('inference: the seed flow', () => {
       }),
     );
     const client = connect(server.port);
-    expect(await client.call('noarg')).toBe('ok');
+    expect(await client.call('noarg', undefined)).toBe('ok');
     expect(seen).toBeNull();
   });
 
@@ -89,7 +89,7 @@ describe('inference: the seed flow', () => {
     );
     const client = connect(server.port);
     const input = new Tensor('float32', Float32Array.from([1, 2, 3, 4, 5, 6]), [2, 3]);
-    const r = await client.call<{ out: Tensor; ids: Int32Array; raw: Uint8Array }>('double', input);
+    const r = (await client.call('double', input)) as { out: Tensor; ids: Int32Array; raw: Uint8Array };
     expect(r.out).toBeInstanceOf(Tensor);
     expect(r.out.shape).toEqual([2, 3]);
     expect([...r.out.data]).toEqual([2, 4, 6, 8, 10, 12]);
@@ -121,11 +121,11 @@ describe('inference: many clients at once', () => {
             Int32Array.from({ length: 64 }, (_, i) => client * 1000 + seq + i),
             [8, 8],
           );
-          const r = await c.call<{ client: number; seq: number; sum: number; echo: Tensor }>('tag', {
+          const r = (await c.call('tag', {
             client,
             seq,
             data,
-          });
+          })) as { client: number; seq: number; sum: number; echo: Tensor };
           let expected = 0;
           for (const v of data.data) expected += v;
           expect(r.client).toBe(client);
@@ -161,7 +161,7 @@ describe('inference: large payloads', () => {
     }
     const sent = new Tensor('uint8', data, [100, 1024, 1024]);
     const want = sha256(data);
-    const r = await client.call<{ t: Tensor; hash: string }>('echo', sent);
+    const r = (await client.call('echo', sent)) as { t: Tensor; hash: string };
     // The server hashed what it received, the client hashes what came back.
     expect(r.hash).toBe(want);
     expect(r.t).toBeInstanceOf(Tensor);
@@ -216,7 +216,7 @@ describe('inference: errors', () => {
   it('a result that cannot be encoded rejects the caller with an error naming the field', async () => {
     const server = await startServer((s) => s.registerInterface('bad-result', () => ({ when: new Date(0) })));
     const client = connect(server.port);
-    const e = await client.call('bad-result').catch((x: unknown) => x);
+    const e = await client.call('bad-result', undefined).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(EdgeMLError);
     expect((e as Error).message).toContain('when');
   });
@@ -233,7 +233,7 @@ describe('inference: errors', () => {
     expect(msg).toContain('"gesture"');
     expect(msg).toContain('voice_reg');
     expect(msg).toContain('face_reg');
-    expect(await client.call('face_reg')).toBe(2);
+    expect(await client.call('face_reg', undefined)).toBe(2);
   });
 });
 
@@ -250,7 +250,7 @@ describe('inference: concurrency', () => {
     });
     const client = connect(server.port);
     let slowSettled = false;
-    const slow = client.call('slow').finally(() => {
+    const slow = client.call('slow', undefined).finally(() => {
       slowSettled = true;
     });
     await waitFor(() => slowStarted, 'the slow handler to start');
@@ -320,11 +320,11 @@ describe('inference: deadlines and cancellation', () => {
     const hold = gate();
     const server = await startServer((s) => s.registerInterface('slow', () => hold.promise));
     const client = connect(server.port);
-    const pending = client.call('slow').catch((x: unknown) => x);
+    const pending = client.call('slow', undefined).catch((x: unknown) => x);
     await waitFor(() => server.stats().inFlight === 1, 'the call to reach the server');
     client.close();
     expect(await pending).toBeInstanceOf(ClosedError);
-    expect(await client.call('slow').catch((x: unknown) => x)).toBeInstanceOf(ClosedError);
+    expect(await client.call('slow', undefined).catch((x: unknown) => x)).toBeInstanceOf(ClosedError);
     expect(client.status).toBe('closed');
     hold.open();
   });
@@ -342,7 +342,7 @@ describe('inference: server restart', () => {
 
     const statuses: ConnectionStatus[] = [];
     const client = connect(port, { timeoutMs: 10_000, onStatus: (s) => statuses.push(s) });
-    expect(await client.call('count')).toBe(1);
+    expect(await client.call('count', undefined)).toBe(1);
     expect(statuses[0]).toBe('connected');
 
     await first.stop();
@@ -356,8 +356,8 @@ describe('inference: server restart', () => {
 
     // Same port, new server (the bind retries while the old socket frees the port).
     await startServer((s) => s.registerInterface('count', () => ++counts.second), { port, host: HOST });
-    expect(await client.call('count')).toBe(1);
-    expect(await client.call('count')).toBe(2);
+    expect(await client.call('count', undefined)).toBe(1);
+    expect(await client.call('count', undefined)).toBe(2);
     // The call that timed out while the server was down was never run by the new server.
     expect(counts.second).toBe(2);
     expect(counts.first).toBe(1);
@@ -376,9 +376,9 @@ describe('inference: stats', () => {
     const a = connect(server.port);
     const b = connect(server.port);
     const blob = new Uint8Array(10_000).fill(7);
-    for (let i = 0; i < 5; i++) expect((await a.call<Uint8Array>('echo', blob)).byteLength).toBe(10_000);
-    await expect(b.call('fail')).rejects.toBeInstanceOf(RemoteError);
-    await expect(b.call('fail')).rejects.toBeInstanceOf(RemoteError);
+    for (let i = 0; i < 5; i++) expect(((await a.call('echo', blob)) as Uint8Array).byteLength).toBe(10_000);
+    await expect(b.call('fail', undefined)).rejects.toBeInstanceOf(RemoteError);
+    await expect(b.call('fail', undefined)).rejects.toBeInstanceOf(RemoteError);
     await b.interfaces();
 
     const st = server.stats();
@@ -388,10 +388,14 @@ describe('inference: stats', () => {
     expect(st.inFlight).toBe(0);
     expect(st.bytesIn).toBeGreaterThan(5 * 10_000);
     expect(st.bytesOut).toBeGreaterThan(5 * 10_000);
-    expect(st.latency['call:echo']?.count).toBe(5);
-    expect(st.latency['call:fail']?.count).toBe(2);
-    expect(st.latency.interfaces?.count).toBe(1);
-    const echo = st.latency['call:echo']!;
+    expect(st.methods['call:echo']?.calls).toBe(5);
+    expect(st.methods['call:echo']?.errors).toBe(0);
+    // Errors are recorded under the method alone, never per name.
+    expect(st.methods.call?.calls).toBe(2);
+    expect(st.methods.call?.errors).toBe(2);
+    expect(st.methods['call:fail']).toBeUndefined();
+    expect(st.methods.interfaces?.calls).toBe(1);
+    const echo = st.methods['call:echo']!;
     expect(echo.p50).toBeGreaterThanOrEqual(0);
     expect(echo.p99).toBeGreaterThanOrEqual(echo.p50);
   });

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { tcpEndpoint } from '../src/core/endpoint.js';
 import {
   ActionClient,
   ActionServer,
@@ -29,16 +30,16 @@ import {
   publicKeyOf,
   readKeyFile,
   type ServerSecurity,
-  Subscriber,
   Tensor,
   TrainerClient,
   TrainerConfig,
   TrainerServer,
-  WEIGHTS_TOPIC,
   writeKeyFiles,
-  ZmqTransport,
 } from '../src/index.js';
+import { Subscriber } from '../src/messaging/broadcast.js';
+import { WEIGHTS_TOPIC } from '../src/protocol.js';
 import { zapHandler } from '../src/transport/zmq/zap-handler.js';
+import { ZmqTransport } from '../src/zmq.js';
 import { HOST, waitFor, within } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -151,7 +152,9 @@ describe('keys and key files', () => {
       [() => new ZmqTransport({ server: { keyPair: pub } }), 'server.keyPair'],
       [
         () =>
-          new ZmqTransport({ server: { keyPair: serverKeys, allowedClients: [robotKeys.publicKey, 'x'.repeat(39)] } }),
+          new ZmqTransport({
+            server: { keyPair: serverKeys, allowedClients: [{ z85: robotKeys.publicKey }, { z85: 'x'.repeat(39) }] },
+          }),
         'server.allowedClients[1]',
       ],
       [() => new ZmqTransport({ client: { serverPublicKey: join(dir, 'missing.key') } }), 'client.serverPublicKey'],
@@ -192,20 +195,22 @@ describe('keys and key files', () => {
 
 describe('request/reply over CURVE', () => {
   it('serves a client whose key is allowed, with tensors intact', async () => {
-    const server = await inferenceServer({ keyPair: serverKeys, allowedClients: [robotKeys.publicKey] });
-    const client = inferenceClient(server.port, { serverPublicKey: serverKeys.publicKey, keyPair: robotKeys });
+    const server = await inferenceServer({ keyPair: serverKeys, allowedClients: [{ z85: robotKeys.publicKey }] });
+    const client = inferenceClient(server.port, { serverPublicKey: { z85: serverKeys.publicKey }, keyPair: robotKeys });
     const out = (await client.call('double', new Tensor('float32', new Float32Array([1, 2, 3]), [3]))) as Tensor;
     expect([...(out.data as Float32Array)]).toEqual([2, 4, 6]);
     expect(client.status).toBe('connected');
   });
 
   it('refuses a client key not in allowedClients at once, for waiting and new calls, and never runs the handler', async () => {
-    const server = await inferenceServer({ keyPair: serverKeys, allowedClients: [robotKeys.publicKey] });
+    const server = await inferenceServer({ keyPair: serverKeys, allowedClients: [{ z85: robotKeys.publicKey }] });
     let handled = 0;
     server.registerInterface('count', () => ++handled);
     const statuses: ConnectionStatus[] = [];
-    const client = inferenceClient(server.port, { serverPublicKey: serverKeys.publicKey, keyPair: strangerKeys }, (s) =>
-      statuses.push(s),
+    const client = inferenceClient(
+      server.port,
+      { serverPublicKey: { z85: serverKeys.publicKey }, keyPair: strangerKeys },
+      (s) => statuses.push(s),
     );
     const error = await refusedQuickly(client.call('count', null));
     expect(error.message).toContain(strangerKeys.publicKey);
@@ -221,7 +226,10 @@ describe('request/reply over CURVE', () => {
 
   it('refuses a client given the wrong server key, saying so', async () => {
     const server = await inferenceServer({ keyPair: serverKeys });
-    const client = inferenceClient(server.port, { serverPublicKey: strangerKeys.publicKey, keyPair: robotKeys });
+    const client = inferenceClient(server.port, {
+      serverPublicKey: { z85: strangerKeys.publicKey },
+      keyPair: robotKeys,
+    });
     const error = await refusedQuickly(client.call('echo', 1));
     expect(error.message).toMatch(/server public key/);
     expect(error.message).toContain(strangerKeys.publicKey);
@@ -232,49 +240,55 @@ describe('request/reply over CURVE', () => {
     const plainClient = inferenceClient(secure.port);
     expect((await refusedQuickly(plainClient.call('echo', 1))).message).toMatch(/requires CURVE/);
     const plain = await inferenceServer(undefined);
-    const curveClient = inferenceClient(plain.port, { serverPublicKey: serverKeys.publicKey });
+    const curveClient = inferenceClient(plain.port, { serverPublicKey: { z85: serverKeys.publicKey } });
     expect((await refusedQuickly(curveClient.call('echo', 1))).message).toMatch(/does not use CURVE/);
     expect(secure.stats().requests + plain.stats().requests).toBe(0);
   });
 
   it('lets a refused client in, without a new client object, once the server allows its key', async () => {
-    const first = await inferenceServer({ keyPair: serverKeys, allowedClients: [robotKeys.publicKey] });
+    const first = await inferenceServer({ keyPair: serverKeys, allowedClients: [{ z85: robotKeys.publicKey }] });
     const port = first.port;
-    const client = inferenceClient(port, { serverPublicKey: serverKeys.publicKey, keyPair: strangerKeys });
+    const client = inferenceClient(port, { serverPublicKey: { z85: serverKeys.publicKey }, keyPair: strangerKeys });
     await refusedQuickly(client.call('echo', 1));
     await first.stop();
-    await inferenceServer({ keyPair: serverKeys, allowedClients: [robotKeys.publicKey, strangerKeys.publicKey] }, port);
+    await inferenceServer(
+      { keyPair: serverKeys, allowedClients: [{ z85: robotKeys.publicKey }, { z85: strangerKeys.publicKey }] },
+      port,
+    );
     await waitFor(() => client.status === 'connected', 'the client to retry and get in');
     expect(await client.call('echo', 'in')).toBe('in');
   });
 
   it('keeps accepting any client on a CURVE server without allow-list while another server restricts clients', async () => {
-    const restricted = await inferenceServer({ keyPair: serverKeys, allowedClients: [robotKeys.publicKey] });
+    const restricted = await inferenceServer({ keyPair: serverKeys, allowedClients: [{ z85: robotKeys.publicKey }] });
     const open = await inferenceServer({ keyPair: serverKeys });
-    const anyone = inferenceClient(open.port, { serverPublicKey: serverKeys.publicKey });
+    const anyone = inferenceClient(open.port, { serverPublicKey: { z85: serverKeys.publicKey } });
     expect(await anyone.call('echo', 'open')).toBe('open');
-    const stranger = inferenceClient(restricted.port, { serverPublicKey: serverKeys.publicKey, keyPair: strangerKeys });
+    const stranger = inferenceClient(restricted.port, {
+      serverPublicKey: { z85: serverKeys.publicKey },
+      keyPair: strangerKeys,
+    });
     await refusedQuickly(stranger.call('echo', 1));
   });
 
   it('runs the action mode handshake over CURVE and refuses an unknown key before any callback runs', async () => {
     let observed = 0;
-    const server = new ActionServer(
+    const server = new ActionServer<Record<string, unknown>>(
       { portNumber: 0, broadcastPort: 0, actionKeys: ['move'], observationKeys: ['cam'] },
       () => {
         observed++;
         return { cam: 1 };
       },
       () => 'ok',
-      { host: HOST, security: { keyPair: serverKeys, allowedClients: [robotKeys.publicKey] } },
+      { host: HOST, security: { keyPair: serverKeys, allowedClients: [{ z85: robotKeys.publicKey }] } },
     );
     await server.start();
     cleanups.push(() => server.stop());
     const config = server.config;
     const client = await ActionClient.connect(HOST, config, {
-      security: { serverPublicKey: serverKeys.publicKey, keyPair: robotKeys },
+      security: { serverPublicKey: { z85: serverKeys.publicKey }, keyPair: robotKeys },
     });
-    cleanups.push(() => client.stop());
+    cleanups.push(() => client.close());
     const seen: unknown[] = [];
     client.registerObsCallback((o) => {
       seen.push(o);
@@ -284,8 +298,8 @@ describe('request/reply over CURVE', () => {
     expect(await client.obs()).toEqual({ cam: 1 });
     expect(client.streamStatus).toBe('connected');
     const stranger = ActionClient.connect(HOST, config, {
-      timeoutMs: CALL_DEADLINE_MS,
-      security: { serverPublicKey: serverKeys.publicKey, keyPair: strangerKeys },
+      connectTimeoutMs: CALL_DEADLINE_MS,
+      security: { serverPublicKey: { z85: serverKeys.publicKey }, keyPair: strangerKeys },
     });
     await refusedQuickly(stranger);
     expect(observed).toBe(1);
@@ -294,7 +308,7 @@ describe('request/reply over CURVE', () => {
 
 describe('broadcast over CURVE', () => {
   it('delivers weights to an allowed client and nothing to a subscriber whose key is not allowed', async () => {
-    const security = { keyPair: serverKeys, allowedClients: [robotKeys.publicKey] };
+    const security = { keyPair: serverKeys, allowedClients: [{ z85: robotKeys.publicKey }] };
     const config = new TrainerConfig({
       portNumber: 0,
       broadcastPort: 0,
@@ -307,17 +321,17 @@ describe('broadcast over CURVE', () => {
     const clientConfig = new TrainerConfig({ ...config.toJSON(), ...ports });
 
     const robot = await TrainerClient.connect<{ w: number }>(HOST, clientConfig, {
-      security: { serverPublicKey: serverKeys.publicKey, keyPair: robotKeys },
+      security: { serverPublicKey: { z85: serverKeys.publicKey }, keyPair: robotKeys },
     });
-    cleanups.push(() => robot.stop());
+    cleanups.push(() => robot.close());
     await robot.trainStep('agent', { x: 1 });
 
     // A stranger's subscriber on the weights port: refused, and it receives nothing.
     const strangerTransport = new ZmqTransport({
-      client: { serverPublicKey: serverKeys.publicKey, keyPair: strangerKeys },
+      client: { serverPublicKey: { z85: serverKeys.publicKey }, keyPair: strangerKeys },
     });
     const got: unknown[] = [];
-    const sub = new Subscriber(strangerTransport, { host: HOST, port: server.broadcastPort }, [WEIGHTS_TOPIC], (d) => {
+    const sub = new Subscriber(strangerTransport, tcpEndpoint(HOST, server.broadcastPort), [WEIGHTS_TOPIC], (d) => {
       got.push(d);
     });
     cleanups.push(() => sub.close());
@@ -334,8 +348,8 @@ describe('broadcast over CURVE', () => {
     // The trainer's request side refuses the stranger too, through the mode's own connect.
     await refusedQuickly(
       TrainerClient.connect(HOST, clientConfig, {
-        timeoutMs: CALL_DEADLINE_MS,
-        security: { serverPublicKey: serverKeys.publicKey, keyPair: strangerKeys },
+        connectTimeoutMs: CALL_DEADLINE_MS,
+        security: { serverPublicKey: { z85: serverKeys.publicKey }, keyPair: strangerKeys },
       }),
     );
     expect(server.getData('agent')).toEqual([{ x: 1 }]);
@@ -383,7 +397,7 @@ describe('key files from edgeml keygen, and process exit', () => {
 
   it('releases the ZAP domain of every restricting socket when its server stops, also after a failed start', async () => {
     const before = zapHandler.size;
-    const security = { keyPair: serverKeys, allowedClients: [robotKeys.publicKey] };
+    const security = { keyPair: serverKeys, allowedClients: [{ z85: robotKeys.publicKey }] };
     const inference = await inferenceServer(security);
     const trainer = new TrainerServer(
       { portNumber: 0, broadcastPort: 0, dataTable: [new DataTable({ name: 't', size: 1 })] },

@@ -5,7 +5,10 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { InferenceClient, InferenceServer, Publisher, ZmqTransport } from '../src/index.js';
+import { tcpEndpoint } from '../src/core/endpoint.js';
+import { InferenceClient, InferenceServer } from '../src/index.js';
+import { Publisher } from '../src/messaging/broadcast.js';
+import { ZmqTransport } from '../src/zmq.js';
 import { HOST, within } from './helpers.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/open-close.ts', import.meta.url));
@@ -49,25 +52,26 @@ describe('shutdown', () => {
     const port = first.port;
     const client = new InferenceClient(HOST, port, { timeoutMs: 10_000 });
     cleanups.push(() => client.close());
-    expect(await client.call('which')).toBe(0);
+    expect(await client.call('which', undefined)).toBe(0);
     await first.stop();
     for (let round = 1; round <= 3; round++) {
       const next = new InferenceServer({ port, host: HOST });
       next.registerInterface('which', () => round);
       await next.start();
       expect(next.port).toBe(port);
-      expect(await client.call('which')).toBe(round);
+      expect(await client.call('which', undefined)).toBe(round);
       await next.stop();
     }
   });
 
   it('after stop(), a publisher binds the same port again', async () => {
     const transport = new ZmqTransport();
-    const pub = new Publisher(transport);
-    const port = await pub.start({ host: HOST, port: 0 });
+    const pub = new Publisher();
+    const [port] = await pub.start([{ transport, endpoint: tcpEndpoint(HOST, 0) }]);
+    expect(port).toBeGreaterThan(0);
     await pub.stop();
-    const again = new Publisher(transport);
-    expect(await again.start({ host: HOST, port })).toBe(port);
+    const again = new Publisher();
+    expect(await again.start([{ transport, endpoint: tcpEndpoint(HOST, port!) }])).toEqual([port]);
     await again.stop();
   });
 });

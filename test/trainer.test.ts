@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { tcpEndpoint } from '../src/core/endpoint.js';
 import {
   AbortError,
   ClosedError,
@@ -27,10 +28,10 @@ import { ZmqTransport } from '../src/transport/zmq/zmq-transport.js';
 import { HOST, transports, waitFor, within } from './helpers.js';
 
 const servers: TrainerServer[] = [];
-const clients: { stop(): void }[] = [];
+const clients: { close(): unknown }[] = [];
 
 afterEach(async () => {
-  for (const c of clients.splice(0)) c.stop();
+  for (const c of clients.splice(0)) await c.close();
   for (const s of servers.splice(0)) await s.stop();
 });
 
@@ -167,7 +168,7 @@ describe('trainer over ZeroMQ', () => {
     expect(server.boundConfig.portNumber).toBe(server.port);
     expect(server.boundConfig.broadcastPort).toBe(server.broadcastPort);
     expect(server.port).toBeGreaterThan(0);
-    const client = await TrainerClient.connect(HOST, server.boundConfig, { timeoutMs: 5_000 });
+    const client = await TrainerClient.connect(HOST, server.boundConfig, { connectTimeoutMs: 5_000 });
     clients.push(client);
     await client.trainStep('t', { x: 1 });
     expect(server.getData('t')).toEqual([{ x: 1 }]);
@@ -176,13 +177,13 @@ describe('trainer over ZeroMQ', () => {
   it('rejects unknown tables and request types locally (nothing sent) and on the server', async () => {
     const server = await startServer({ dataTable: one, requestTypes: ['stats'] }, () => 'stored');
     const client = await connect(server);
-    const before = server.stats().rpc;
+    const before = server.stats();
     await expect(client.trainStep('agent9', {})).rejects.toBeInstanceOf(NotFoundError);
     await expect(client.request('reboot', {})).rejects.toBeInstanceOf(NotFoundError);
-    const after = server.stats().rpc;
+    const after = server.stats();
     expect(after.requests + after.errors).toBe(before.requests + before.errors);
-    const raw = new RpcClient(new ZmqTransport(), { host: HOST, port: server.port });
-    clients.push({ stop: () => raw.close() });
+    const raw = new RpcClient(new ZmqTransport(), tcpEndpoint(HOST, server.port));
+    clients.push({ close: () => raw.close() });
     await expect(raw.call('train', 'agent9', {})).rejects.toThrow(/unknown table "agent9"/);
     await expect(raw.call('train', 'agent9', {})).rejects.toBeInstanceOf(NotFoundError);
     await expect(raw.call('train', undefined, {})).rejects.toBeInstanceOf(NotFoundError);
@@ -205,7 +206,7 @@ describe('trainer over ZeroMQ', () => {
     const port = server.port;
     const cfg = configOf(server);
     await server.stop();
-    await expect(TrainerClient.connect(HOST, cfg, { timeoutMs: 200 })).rejects.toBeInstanceOf(TimeoutError);
+    await expect(TrainerClient.connect(HOST, cfg, { connectTimeoutMs: 200 })).rejects.toBeInstanceOf(TimeoutError);
     await expect(TrainerClient.connect(HOST, { dataTable: one, portNumber: 0 })).rejects.toMatchObject({
       field: 'portNumber',
     });
@@ -339,7 +340,7 @@ describe('trainer over ZeroMQ', () => {
     const waits = actors.map((a) => a.waitForWeights(1, { timeoutMs: 25_000 }));
     // Publish once every subscription has reached the trainer, so the weights travel once per client (each later
     // subscription makes the publisher resend its latest value, which late joiners are tested with above).
-    await waitFor(() => server.stats().publisher.subscriptions >= 3, 'three subscriptions');
+    await waitFor(() => server.stats().weights.subscriptions >= 3, 'three subscriptions');
     expect(server.publishWeights({ layer: new Tensor('uint8', data, [100, 1024, 1024]) })).toBe(1);
     const got = await Promise.all(waits);
     for (const g of got) {
@@ -358,13 +359,13 @@ describe('trainer over ZeroMQ', () => {
     // The next slot is 2 s away: a call with a 200 ms deadline is refused at once, nothing is sent.
     await expect(client.trainStep('agent1', 2, { timeoutMs: 200 })).rejects.toBeInstanceOf(LimitError);
     expect(server.getData('agent1')).toEqual([1]);
-    // A call waiting for its slot can be aborted, or ended by stop().
+    // A call waiting for its slot can be aborted, or ended by close().
     const controller = new AbortController();
     const aborted = client.trainStep('agent1', 3, { signal: controller.signal });
     controller.abort();
     await expect(aborted).rejects.toBeInstanceOf(AbortError);
     const waiting = client.trainStep('agent1', 4);
-    client.stop();
+    void client.close();
     await expect(waiting).rejects.toBeInstanceOf(ClosedError);
     expect(server.getData('agent1')).toEqual([1]);
   });
@@ -413,7 +414,7 @@ describe('trainer over ZeroMQ', () => {
     const server = await startServer({ dataTable: [{ name: 'flood', size: 50 }] }, async () => gate, undefined, {
       maxPendingTrainSteps: 8,
     });
-    const client = await connect(server, { callTimeoutMs: 20_000 });
+    const client = await connect(server, { timeoutMs: 20_000 });
     const chunk = new Uint8Array(64 * 1024);
     const settled = { ok: 0, limit: 0, other: 0 };
     const calls = Array.from({ length: 400 }, () =>
@@ -448,7 +449,7 @@ describe('trainer over ZeroMQ', () => {
     expect(server.tableStats('flood')).toMatchObject({ size: 50, capacity: 50 });
     expect(server.tableStats('flood')!.dropped).toBeGreaterThan(0);
     expect(process.memoryUsage().rss - rssBefore).toBeLessThan(400 * 1024 * 1024);
-    expect(server.stats().rpc.inFlight).toBe(0);
+    expect(server.stats().inFlight).toBe(0);
     expect(await client.trainStep('flood', { after: true })).toBeUndefined();
   });
 });
@@ -459,7 +460,7 @@ describe('actor–learner example', () => {
     const child = spawn(process.execPath, ['--import', 'tsx', script, '--seconds', '40'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    clients.push({ stop: () => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL') });
+    clients.push({ close: () => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL') });
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();

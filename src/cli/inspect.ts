@@ -7,9 +7,9 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../core/defaults.js';
 import { TimeoutError } from '../core/errors.js';
+import { ClientEndpoint } from '../messaging/mode-options.js';
 import { RpcClient } from '../messaging/rpc-client.js';
 import { M_PING } from '../messaging/rpc-server.js';
-import { ZmqTransport } from '../transport/zmq/zmq-transport.js';
 
 /** Options both commands take. */
 const TARGET_OPTIONS = {
@@ -50,13 +50,16 @@ function target(values: {
   if (!(timeoutMs > 0)) throw new UsageArgumentError('--timeout must be a positive number of ms');
   const serverKey = values['server-key'];
   if (values.key !== undefined && serverKey === undefined) throw new UsageArgumentError('--key needs --server-key');
-  const transport =
+  const security =
     serverKey === undefined
-      ? new ZmqTransport()
-      : new ZmqTransport({
-          client: { serverPublicKey: serverKey, ...(values.key !== undefined ? { keyPair: values.key } : {}) },
-        });
-  return { client: new RpcClient(transport, { host, port }, { timeoutMs }), timeoutMs, where: `${host}:${port}` };
+      ? {}
+      : { security: { serverPublicKey: serverKey, ...(values.key !== undefined ? { keyPair: values.key } : {}) } };
+  const where = new ClientEndpoint(host, port, security);
+  return {
+    client: new RpcClient(where.transport, where.endpoint, { timeoutMs }),
+    timeoutMs,
+    where: `${host}:${port}`,
+  };
 }
 
 /** A bad argument: the CLI prints it with the command's usage and exits 2. */

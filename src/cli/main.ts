@@ -5,8 +5,9 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_BIND_HOST, DEFAULT_CONNECT_TIMEOUT_MS } from '../core/defaults.js';
 import { EdgeMLError } from '../core/errors.js';
 import { LatencyRecorder } from '../core/latency.js';
-import { ActionClient, ActionServer } from '../modes/action/action.js';
+import { ActionClient } from '../modes/action/client.js';
 import { ActionConfig } from '../modes/action/config.js';
+import { ActionServer } from '../modes/action/server.js';
 import { Tensor } from '../tensor/tensor.js';
 import { writeKeyFiles } from '../transport/curve-keys.js';
 /**
@@ -41,10 +42,23 @@ interface Command {
   run(args: string[]): Promise<number>;
 }
 
+// A closed stdout or stderr (`edgeml example --server | head`, a terminal gone) must not kill a serving process:
+// write errors (EPIPE) are dropped, and output stops.
+let stdoutOpen = true;
+let stderrOpen = true;
+process.stdout.on('error', () => {
+  stdoutOpen = false;
+});
+process.stderr.on('error', () => {
+  stderrOpen = false;
+});
+
 const out = (line: string): void => {
+  if (!stdoutOpen) return;
   process.stdout.write(`${line}\n`);
 };
 const err = (line: string): void => {
+  if (!stderrOpen) return;
   process.stderr.write(`${line}\n`);
 };
 
@@ -125,10 +139,10 @@ async function exampleServer(values: Record<string, string | boolean | undefined
   let camera = syntheticFrame(0);
   const state = new Float32Array(7);
   let actions = 0;
-  const server = new ActionServer(
+  const server = new ActionServer<Record<string, unknown>>(
     exampleConfig(port, broadcast),
-    (keys) => Object.fromEntries(keys.map((k) => [k, k === 'camera' ? camera : state.slice()])),
-    (_key, payload) => {
+    (keys: string[]) => Object.fromEntries(keys.map((k) => [k, k === 'camera' ? camera : state.slice()])),
+    (_key: string, payload: unknown) => {
       actions++;
       const p = payload as { dx?: unknown; dy?: unknown } | null | undefined;
       if (typeof p?.dx === 'number') state[0] = (state[0] ?? 0) + p.dx;
@@ -171,7 +185,7 @@ async function exampleClient(values: Record<string, string | boolean | undefined
   const timeoutMs = numArg('timeout', values.timeout as string | undefined, DEFAULT_CONNECT_TIMEOUT_MS);
   let client: ActionClient;
   try {
-    client = await ActionClient.connect(host, exampleConfig(port, broadcast), { timeoutMs });
+    client = await ActionClient.connect(host, exampleConfig(port, broadcast), { connectTimeoutMs: timeoutMs });
   } catch (e) {
     err(`cannot start the example client against ${host}:${port}: ${(e as Error).message}`);
     return 1;
@@ -180,7 +194,7 @@ async function exampleClient(values: Record<string, string | boolean | undefined
   const latency = new LatencyRecorder();
   let frames = 0;
   let framesAtReport = 0;
-  client.registerObsCallback((o: { sentAt?: number }) => {
+  client.onObs((o) => {
     frames++;
     if (typeof o.sentAt === 'number') latency.record('stream', Date.now() - o.sentAt);
   });
@@ -192,7 +206,7 @@ async function exampleClient(values: Record<string, string | boolean | undefined
   while (performance.now() - start < seconds * 1000) {
     try {
       const t0 = performance.now();
-      const obs = await client.obs<{ camera: Tensor; state: Float32Array }>();
+      const obs = (await client.obs()) as { camera: Tensor; state: Float32Array };
       const t1 = performance.now();
       if (obs.camera.data.byteLength !== FRAME_BYTES) throw new EdgeMLError('unexpected camera frame size');
       await client.act('move', { dx: 0.01, dy: -0.01 });
@@ -221,7 +235,7 @@ async function exampleClient(values: Record<string, string | boolean | undefined
   const elapsed = (performance.now() - start) / 1000;
   const l = latency.snapshot();
   const dropped = client.streamStats().dropped;
-  client.stop();
+  await client.close();
   out(`summary: ${steps} steps, ${errors} errors in ${elapsed.toFixed(1)} s`);
   out(`  obs latency p50 ${ms(l.obs?.p50)} p90 ${ms(l.obs?.p90)} p99 ${ms(l.obs?.p99)}`);
   out(`  act latency p50 ${ms(l.act?.p50)} p90 ${ms(l.act?.p90)} p99 ${ms(l.act?.p99)}`);

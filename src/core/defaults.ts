@@ -56,6 +56,12 @@ export const DEFAULT_MAX_IN_FLIGHT_PER_CLIENT = 256;
  * @default 4096 */
 export const DEFAULT_MAX_PENDING_CALLS = 4096;
 
+/**
+ * Longest a server handler (inference interface, observation and action callbacks, train and request callbacks) may
+ * run before its call is abandoned: its `signal` aborts, its caller gets a `TimeoutError`, its slot is freed.
+ */
+export const DEFAULT_HANDLER_TIMEOUT_MS = 60_000;
+
 /** Messages a subscriber queues for a slow callback before dropping the oldest.
  * @default 4 */
 export const DEFAULT_SUBSCRIBER_QUEUE = 4;

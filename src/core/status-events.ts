@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { ConnectionStatus } from '../transport/types.js';
+import type { ConnectionStatus } from './types.js';
 
 /** Most status changes buffered for one iterator that is not being read; older ones are dropped. */
 const BUFFER = 32;

@@ -9,9 +9,11 @@
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_SUBSCRIBER_QUEUE } from '../core/defaults.js';
 import { type AuthenticationError, ClosedError, InvalidArgumentError } from '../core/errors.js';
-import type { Address, ConnectionStatus, PublishSocket, SubscribeSocket, Transport } from '../transport/types.js';
+import type { ConnectionStatus, Endpoint } from '../core/types.js';
+import type { PublishSocket, SubscribeSocket, Transport } from '../transport/types.js';
 import type { DecodeLimits, EncodeOptions, Frame } from '../wire/codec.js';
 import { decodeEnvelope, encodePublish } from '../wire/envelopes.js';
+import type { Binding } from './rpc-server.js';
 
 /** Options of a {@link Publisher}. */
 export interface PublisherOptions {
@@ -38,32 +40,48 @@ function checkTopic(topic: unknown): asserts topic is string {
 
 /** Sends messages under topics to every subscriber; keeps the latest per topic for late joiners. */
 export class Publisher {
-  private socket: PublishSocket | undefined;
+  private sockets: PublishSocket[] = [];
   private readonly latest = new Map<string, Frame[]>();
   private readonly seqs = new Map<string, number>();
   private readonly counters: PublisherStats = { published: 0, subscriptions: 0, resent: 0 };
   /** Identifies this publisher's run; sequence numbers restart with a new epoch. */
   readonly epoch = randomBytes(8).toString('hex');
 
-  constructor(
-    private readonly transport: Transport,
-    private readonly options: PublisherOptions = {},
-  ) {}
+  constructor(private readonly options: PublisherOptions = {}) {}
 
-  /** Binds and starts publishing; resolves with the bound port. */
-  async start(address: Address): Promise<number> {
-    if (this.socket) return this.socket.port;
-    this.socket = await this.transport.bindPublish(
-      address,
-      (topic) => this.onSubscribe(topic),
-      this.options.heartbeatMs !== undefined ? { heartbeatMs: this.options.heartbeatMs } : {},
-    );
-    return this.socket.port;
+  /**
+   * Binds every endpoint and starts publishing to all of them; resolves with the bound ports, in order. A failure
+   * closes what was bound.
+   */
+  async start(bindings: readonly Binding[]): Promise<number[]> {
+    if (this.sockets.length > 0) return this.ports;
+    const opts = this.options.heartbeatMs !== undefined ? { heartbeatMs: this.options.heartbeatMs } : {};
+    const bound: PublishSocket[] = [];
+    try {
+      for (const b of bindings) {
+        const socket: PublishSocket = await b.transport.bindPublish(
+          b.endpoint,
+          (topic) => this.onSubscribe(socket, topic),
+          opts,
+        );
+        bound.push(socket);
+      }
+    } catch (e) {
+      await Promise.all(bound.map((s) => s.close()));
+      throw e;
+    }
+    this.sockets = bound;
+    return this.ports;
   }
 
-  /** The bound port, once started. */
+  /** The bound port of the first endpoint, once started. */
   get port(): number | undefined {
-    return this.socket?.port;
+    return this.sockets[0]?.port;
+  }
+
+  /** The bound ports, in the order of the endpoints given to {@link start}. */
+  get ports(): number[] {
+    return this.sockets.map((s) => s.port);
   }
 
   /**
@@ -74,13 +92,13 @@ export class Publisher {
    */
   publish(topic: string, payload: unknown): number {
     checkTopic(topic);
-    if (!this.socket) throw new ClosedError('publisher is not started');
+    if (this.sockets.length === 0) throw new ClosedError('publisher is not started');
     const seq = (this.seqs.get(topic) ?? 0) + 1;
     const frames = encodePublish(topic, seq, this.epoch, payload, this.options.encode);
     this.seqs.set(topic, seq);
     this.latest.set(topic, frames);
     this.counters.published++;
-    this.socket.publish(topic, frames);
+    for (const socket of this.sockets) socket.publish(topic, frames);
     return seq;
   }
 
@@ -94,20 +112,20 @@ export class Publisher {
     return { ...this.counters };
   }
 
-  private onSubscribe(prefix: string): void {
+  private onSubscribe(socket: PublishSocket, prefix: string): void {
     this.counters.subscriptions++;
     for (const [topic, frames] of this.latest) {
       if (!topic.startsWith(prefix)) continue;
       this.counters.resent++;
-      this.socket?.publish(topic, frames);
+      socket.publish(topic, frames);
     }
   }
 
   /** Stops publishing and releases the port. The latest values are kept for a later {@link start}. */
   async stop(): Promise<void> {
-    const s = this.socket;
-    this.socket = undefined;
-    await s?.close();
+    const sockets = this.sockets;
+    this.sockets = [];
+    await Promise.all(sockets.map((s) => s.close()));
   }
 }
 
@@ -169,7 +187,7 @@ export class Subscriber<T = unknown> {
 
   constructor(
     transport: Transport,
-    address: Address,
+    endpoint: Endpoint,
     private readonly topics: readonly string[],
     private readonly onMessage: (message: Delivery<T>) => void | Promise<void>,
     private readonly options: SubscriberOptions = {},
@@ -179,7 +197,7 @@ export class Subscriber<T = unknown> {
     if (!Number.isInteger(this.queueSize) || this.queueSize < 1) {
       throw new InvalidArgumentError('queueSize', 'must be a positive integer');
     }
-    this.socket = transport.connectSubscribe(address, topics, (topic, frames) => this.onFrames(topic, frames), {
+    this.socket = transport.connectSubscribe(endpoint, topics, (topic, frames) => this.onFrames(topic, frames), {
       ...(options.limits?.maxMessageBytes !== undefined ? { maxMessageBytes: options.limits.maxMessageBytes } : {}),
       ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
       ...(options.onStatus ? { onStatus: options.onStatus } : {}),

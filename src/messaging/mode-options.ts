@@ -1,23 +1,36 @@
 /**
- * The options every mode's servers and clients share, and their mapping onto the rpc and broadcast layers.
+ * The options every mode's servers and clients share, the endpoints they listen on or connect to, and the mapping of
+ * those options onto the rpc and broadcast layers.
  *
  * @module
  */
 
+import { DEFAULT_BIND_HOST } from '../core/defaults.js';
+import { parseEndpoint, tcpEndpoint, withPort } from '../core/endpoint.js';
+import { InvalidArgumentError } from '../core/errors.js';
+import type { ConnectionStatus, Endpoint } from '../core/types.js';
 import type { ClientSecurity, ServerSecurity } from '../transport/curve-keys.js';
-import type { ConnectionStatus, Transport } from '../transport/types.js';
+import { TransportSet } from '../transport/registry.js';
+import type { Transport } from '../transport/types.js';
 import type { DecodeLimits, EncodeOptions } from '../wire/codec.js';
 import type { PublisherOptions, SubscriberOptions } from './broadcast.js';
 import type { RpcClientOptions } from './rpc-client.js';
-import type { RpcServerOptions } from './rpc-server.js';
+import type { Binding, RpcServerOptions } from './rpc-server.js';
 
 /** Options every server (inference, action, trainer) takes. */
-export interface ModeServerOptions {
-  /** Interface to bind. @default {@link DEFAULT_BIND_HOST} (loopback: pass `'0.0.0.0'` to serve other machines) */
+export interface ServerOptions {
+  /**
+   * Endpoint URLs to listen on, one or several (`'tcp://0.0.0.0:5555'`, `'inproc://gpu'`, and the schemes of other
+   * transports): the same interfaces, tables and streams are served on all of them. Without it the server listens
+   * on `tcp://host:port`, from `host` and the mode's port.
+   */
+  listen?: string | readonly string[];
+  /** Interface to bind when `listen` is not given. @default {@link DEFAULT_BIND_HOST} (loopback: pass `'0.0.0.0'`
+   * to serve other machines) */
   host?: string;
-  /** Transport. @default a {@link ZmqTransport} */
+  /** Transport to use for every endpoint instead of the one its scheme picks (tests, custom transports). */
   transport?: Transport;
-  /** CURVE security of every port of the server: its key pair and, optionally, the client keys it accepts
+  /** CURVE security of every ZeroMQ socket of the server: its key pair and, optionally, the client keys it accepts
    * (docs/security.md). Not together with `transport`. @default none (plain TCP) */
   security?: ServerSecurity;
   /** Limits on incoming messages. */
@@ -27,22 +40,30 @@ export interface ModeServerOptions {
   /** Requests one client may have running at once; more are answered with a `LimitError`.
    * @default {@link DEFAULT_MAX_IN_FLIGHT_PER_CLIENT} */
   maxInFlightPerClient?: number;
-  /** ZMTP heartbeat interval in ms: a peer silent for 3 intervals counts as gone. @default {@link DEFAULT_HEARTBEAT_MS} */
+  /** Longest a callback may run before its call is abandoned (its `signal` aborts, the caller gets a
+   * `TimeoutError`). @default {@link DEFAULT_HANDLER_TIMEOUT_MS} */
+  handlerTimeoutMs?: number;
+  /** Heartbeat interval in ms: a peer silent for 3 intervals counts as gone. @default {@link DEFAULT_HEARTBEAT_MS} */
   heartbeatMs?: number;
 }
 
 /** Options every client (inference, action, trainer) takes. */
-export interface ModeClientOptions {
-  /** Transport. @default a {@link ZmqTransport} */
+export interface ClientOptions {
+  /** Transport to use instead of the one the target's scheme picks (tests, custom transports). */
   transport?: Transport;
-  /** CURVE security of every connection of the client: the server's public key and, optionally, this client's key
-   * pair (docs/security.md). Not together with `transport`. @default none (plain TCP) */
+  /** CURVE security of every ZeroMQ connection of the client: the server's public key and, optionally, this
+   * client's key pair (docs/security.md). Not together with `transport`. @default none (plain TCP) */
   security?: ClientSecurity;
+  /** Default deadline of each call in ms (a call's own `timeoutMs` wins). @default {@link DEFAULT_TIMEOUT_MS} */
+  timeoutMs?: number;
+  /** Deadline of the handshake in ms, in the modes that have one (action, trainer).
+   * @default {@link DEFAULT_CONNECT_TIMEOUT_MS} */
+  connectTimeoutMs?: number;
   /** Limits on replies and received broadcasts. */
   limits?: DecodeLimits;
   /** Encoding options of payloads. */
   encode?: EncodeOptions;
-  /** ZMTP heartbeat interval in ms: a peer silent for 3 intervals counts as gone. @default {@link DEFAULT_HEARTBEAT_MS} */
+  /** Heartbeat interval in ms: a peer silent for 3 intervals counts as gone. @default {@link DEFAULT_HEARTBEAT_MS} */
   heartbeatMs?: number;
   /** Called on every status change of the request connection (see also `statusEvents()`). */
   onStatus?: (status: ConnectionStatus) => void;
@@ -58,24 +79,113 @@ function defined<T extends object, K extends keyof T>(from: T, keys: readonly K[
 }
 
 /** The rpc server options of a mode server. */
-export function rpcServerOptions(o: ModeServerOptions): RpcServerOptions {
-  return defined(o, ['limits', 'encode', 'maxInFlightPerClient', 'heartbeatMs']);
+export function rpcServerOptions(o: ServerOptions): RpcServerOptions {
+  return defined(o, ['limits', 'encode', 'maxInFlightPerClient', 'handlerTimeoutMs', 'heartbeatMs']);
 }
 
 /** The publisher options of a mode server. */
-export function publisherOptions(o: ModeServerOptions): PublisherOptions {
+export function publisherOptions(o: ServerOptions): PublisherOptions {
   return defined(o, ['encode', 'heartbeatMs']);
 }
 
-/** The rpc client options of a mode client, with its default call deadline. */
-export function rpcClientOptions(o: ModeClientOptions, timeoutMs: number | undefined): RpcClientOptions {
-  return {
-    ...defined(o, ['limits', 'encode', 'heartbeatMs', 'onStatus']),
-    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-  };
+/** The rpc client options of a mode client. */
+export function rpcClientOptions(o: ClientOptions): RpcClientOptions {
+  return defined(o, ['limits', 'encode', 'heartbeatMs', 'onStatus', 'timeoutMs']);
 }
 
 /** The subscriber options of a mode client (queue size and error callback come from the mode). */
-export function subscriberOptions(o: ModeClientOptions): SubscriberOptions {
+export function subscriberOptions(o: ClientOptions): SubscriberOptions {
   return defined(o, ['limits', 'heartbeatMs']);
+}
+
+/** Checks a port option: an integer in 0..65535 (0: any free port, for servers) or 1..65535 (clients). */
+export function checkPort(field: string, value: unknown, allowZero: boolean): number {
+  const min = allowZero ? 0 : 1;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > 65535) {
+    const range = allowZero ? 'an integer in 0..65535 (0: any free port)' : 'an integer in 1..65535';
+    throw new InvalidArgumentError(field, `must be ${range}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * Where one server listens: its request endpoints, and where its stream goes (the same endpoint for transports that
+ * carry both on one connection, the mode's broadcast port otherwise).
+ */
+export class ServerEndpoints {
+  private readonly transports: TransportSet;
+  /** The request endpoints, in the order given. */
+  readonly endpoints: readonly Endpoint[];
+
+  /**
+   * @param port the mode's request port, used when `options.listen` is not given
+   * @throws {@link InvalidArgumentError} for a bad URL, an unknown scheme or a bad transport option
+   */
+  constructor(options: ServerOptions, port: number) {
+    this.transports = new TransportSet({ side: 'server', options: options as Record<string, unknown> });
+    const listen = options.listen;
+    if (listen === undefined) {
+      this.endpoints = [tcpEndpoint(options.host ?? DEFAULT_BIND_HOST, checkPort('port', port, true))];
+    } else {
+      if (options.host !== undefined) throw new InvalidArgumentError('host', 'give either listen or host, not both');
+      const urls = typeof listen === 'string' ? [listen] : [...listen];
+      if (urls.length === 0) throw new InvalidArgumentError('listen', 'must name at least one endpoint');
+      this.endpoints = urls.map((u, i) => parseEndpoint(u, typeof listen === 'string' ? 'listen' : `listen[${i}]`));
+    }
+    // Checks every scheme and transport option now, so a bad one fails the constructor.
+    for (const e of this.endpoints) this.transports.get(e, 'listen');
+  }
+
+  /** The request bindings, with `port` in place of the port of `tcp://` endpoints from `host` and `port`. */
+  rpc(): Binding[] {
+    return this.endpoints.map((endpoint) => ({ transport: this.transports.get(endpoint), endpoint }));
+  }
+
+  /** The stream bindings: each request endpoint's own when its transport shares it, else on `broadcastPort`. */
+  stream(broadcastPort: number): Binding[] {
+    return this.endpoints.map((e) => {
+      const endpoint = this.transports.sharedStream(e) ? e : withPort(e, broadcastPort);
+      return { transport: this.transports.get(endpoint), endpoint };
+    });
+  }
+}
+
+/** Where one client connects: its request endpoint and the transport for it. */
+export class ClientEndpoint {
+  /** The request endpoint. */
+  readonly endpoint: Endpoint;
+  /** The transport for it. */
+  readonly transport: Transport;
+  private readonly transports: TransportSet;
+
+  /**
+   * @param target a URL (`tcp://gpu-box:5555`, `inproc://gpu`), or a host name with `port`
+   * @param port the mode's request port: the port of a host name target, and of a `tcp://` URL without one
+   * @throws {@link InvalidArgumentError} for a bad target, an unknown scheme or a bad transport option
+   */
+  constructor(target: string, port: number | undefined, options: ClientOptions) {
+    if (typeof target !== 'string' || target.length === 0) {
+      throw new InvalidArgumentError('host', 'must be a host name or an endpoint URL');
+    }
+    this.transports = new TransportSet({ side: 'client', options: options as Record<string, unknown> });
+    if (target.includes('://')) {
+      const parsed = parseEndpoint(target, 'target');
+      this.endpoint =
+        parsed.scheme === 'tcp' && parsed.port === 0 && port !== undefined
+          ? withPort(parsed, checkPort('port', port, false))
+          : parsed;
+      if (this.endpoint.scheme === 'tcp') checkPort('port', this.endpoint.port, false);
+    } else {
+      if (port === undefined) throw new InvalidArgumentError('port', 'a host name needs a port');
+      this.endpoint = tcpEndpoint(target, checkPort('port', port, false));
+    }
+    this.transport = this.transports.get(this.endpoint, 'target');
+  }
+
+  /** The stream endpoint: the request endpoint itself when its transport shares it, else on `broadcastPort`. */
+  stream(broadcastPort: number): { transport: Transport; endpoint: Endpoint } {
+    if (this.transports.sharedStream(this.endpoint)) return { transport: this.transport, endpoint: this.endpoint };
+    const endpoint = withPort(this.endpoint, checkPort('broadcastPort', broadcastPort, false));
+    return { transport: this.transports.get(endpoint), endpoint };
+  }
 }

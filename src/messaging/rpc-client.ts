@@ -5,17 +5,13 @@
  * @module
  */
 
+import { type Settle, withDeadline } from '../core/deadline.js';
 import { DEFAULT_MAX_PENDING_CALLS, DEFAULT_TIMEOUT_MS } from '../core/defaults.js';
-import {
-  AbortError,
-  AuthenticationError,
-  ClosedError,
-  InvalidArgumentError,
-  LimitError,
-  TimeoutError,
-} from '../core/errors.js';
+import { describeEndpoint } from '../core/endpoint.js';
+import { AuthenticationError, ClosedError, LimitError } from '../core/errors.js';
 import { StatusEvents } from '../core/status-events.js';
-import type { Address, ConnectionStatus, RequestSocket, Transport } from '../transport/types.js';
+import type { ConnectionStatus, Endpoint } from '../core/types.js';
+import type { RequestSocket, Transport } from '../transport/types.js';
 import type { DecodeLimits, EncodeOptions, Frame } from '../wire/codec.js';
 import { decodeEnvelope, encodeRequest, errorFromWire, peekRequestId } from '../wire/envelopes.js';
 
@@ -47,12 +43,8 @@ export interface RpcClientOptions {
   onStatus?: (status: ConnectionStatus) => void;
 }
 
-interface Pending {
-  resolve: (v: unknown) => void;
-  reject: (e: unknown) => void;
-  timer: NodeJS.Timeout;
+interface Pending extends Settle<unknown> {
   settled: boolean;
-  cleanup: () => void;
 }
 
 /** The client side: sends requests, matches replies by id, enforces deadlines. */
@@ -67,12 +59,13 @@ export class RpcClient {
 
   constructor(
     transport: Transport,
-    readonly address: Address,
+    readonly endpoint: Endpoint,
     private readonly options: RpcClientOptions = {},
   ) {
-    this.socket = transport.connectRequest(address, (frames) => this.onReply(frames), {
+    this.socket = transport.connectRequest(endpoint, (frames) => this.onReply(frames), {
       ...(options.limits?.maxMessageBytes !== undefined ? { maxMessageBytes: options.limits.maxMessageBytes } : {}),
       ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
+      onFailure: (error) => this.failAll(error),
       onStatus: (status) => {
         if (status === 'unauthorized') this.failAll(this.authError());
         if (this.closed && status !== 'closed') return;
@@ -85,7 +78,7 @@ export class RpcClient {
   /** The error calls get while the server refuses this client's security. */
   private authError(): AuthenticationError {
     const failure = this.socket?.authFailure;
-    const where = `${this.address.host}:${this.address.port}`;
+    const where = describeEndpoint(this.endpoint);
     return failure
       ? new AuthenticationError(failure.message, { cause: failure })
       : new AuthenticationError(`the server at ${where} refused this client's security`);
@@ -115,54 +108,40 @@ export class RpcClient {
    */
   call(method: string, name: string | undefined, payload: unknown, options: CallOptions = {}): Promise<unknown> {
     if (this.closed) return Promise.reject(new ClosedError('client is closed'));
+    if (this.socket.failure) return Promise.reject(this.socket.failure);
     if (this.socket.status === 'unauthorized') return Promise.reject(this.authError());
     const max = this.options.maxPendingCalls ?? DEFAULT_MAX_PENDING_CALLS;
     if (this.pending.size >= max) return Promise.reject(new LimitError(`more than ${max} calls waiting for replies`));
     const timeoutMs = options.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    if (!(timeoutMs > 0)) return Promise.reject(new InvalidArgumentError('timeoutMs', 'must be a positive number'));
-    const signal = options.signal;
-    if (signal?.aborted)
-      return Promise.reject(new AbortError('call aborted before it was sent', { cause: signal.reason }));
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
-    let frames: Frame[];
-    try {
-      frames = encodeRequest(id, method, name, payload, this.options.encode);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    return new Promise<unknown>((resolve, reject) => {
-      const what = name === undefined ? method : `${method} ${JSON.stringify(name)}`;
-      const onAbort = (): void => this.settle(id, new AbortError(`${what} aborted`, { cause: signal?.reason }));
-      const entry: Pending = {
-        resolve,
-        reject,
-        settled: false,
-        timer: setTimeout(() => {
-          this.settle(
-            id,
-            new TimeoutError(
-              `${what} timed out after ${timeoutMs} ms (server ${this.address.host}:${this.address.port} ` +
-                `${this.socket.status}${this.socket.secure && this.socket.status !== 'connected' ? CURVE_HINT : ''})`,
-              timeoutMs,
-            ),
-          );
-        }, timeoutMs),
-        cleanup: () => signal?.removeEventListener('abort', onAbort),
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.pending.set(id, entry);
-      this.socket.send(frames, () => entry.settled);
-    });
+    const what = name === undefined ? method : `${method} ${JSON.stringify(name)}`;
+    return withDeadline<unknown>(
+      {
+        timeoutMs,
+        signal: options.signal,
+        what,
+        timeoutMessage: () =>
+          `${what} timed out after ${timeoutMs} ms (server ${describeEndpoint(this.endpoint)} ` +
+          `${this.socket.status}${this.socket.secure && this.socket.status !== 'connected' ? CURVE_HINT : ''})`,
+      },
+      (settle) => {
+        // The server gets the time left, so it can abandon the handler when the caller has given up.
+        const frames = encodeRequest(id, method, name, payload, this.options.encode, timeoutMs);
+        const entry: Pending = { ...settle, settled: false };
+        this.pending.set(id, entry);
+        this.socket.send(frames, () => entry.settled);
+        return () => {
+          entry.settled = true;
+          this.pending.delete(id);
+        };
+      },
+    );
   }
 
   private settle(id: number, error: unknown, value?: unknown): void {
     const p = this.pending.get(id);
     if (!p) return;
-    this.pending.delete(id);
-    p.settled = true;
-    clearTimeout(p.timer);
-    p.cleanup();
     if (error !== undefined) p.reject(error);
     else p.resolve(value);
   }

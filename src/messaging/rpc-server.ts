@@ -1,15 +1,17 @@
 /**
- * The server side of request/reply on top of a {@link Transport}: decodes requests, runs handlers concurrently with
- * per-client limits, answers out of order, and keeps per-server statistics. The client side is in `rpc-client.ts`.
+ * The server side of request/reply on top of one or more {@link Transport} sockets: decodes requests, runs handlers
+ * concurrently with per-client limits and a deadline each, answers out of order, and keeps per-method statistics. The
+ * client side is in `rpc-client.ts`.
  *
  * @module
  */
 
-import { DEFAULT_MAX_IN_FLIGHT_PER_CLIENT } from '../core/defaults.js';
-import { EdgeMLError, InvalidArgumentError, LimitError } from '../core/errors.js';
-import { LatencyRecorder } from '../core/latency.js';
-import type { Address, PeerId, ReplySocket, Transport } from '../transport/types.js';
-import type { DecodeLimits, EncodeOptions, Frame } from '../wire/codec.js';
+import { DEFAULT_HANDLER_TIMEOUT_MS, DEFAULT_MAX_IN_FLIGHT_PER_CLIENT } from '../core/defaults.js';
+import { EdgeMLError, InvalidArgumentError, LimitError, TimeoutError } from '../core/errors.js';
+import { type MethodStats, MethodStatsRecorder } from '../core/latency.js';
+import type { Endpoint, Frame, PeerId } from '../core/types.js';
+import type { ReplySocket, Transport } from '../transport/types.js';
+import type { DecodeLimits, EncodeOptions } from '../wire/codec.js';
 import { decodeEnvelope, encodeError, encodeReply, peekRequestId } from '../wire/envelopes.js';
 
 /** Method every {@link RpcServer} answers with `'pong'`. */
@@ -23,6 +25,11 @@ export interface RequestContext {
   name: string | undefined;
   /** Identity of the calling peer, stable for one connection. */
   peer: string;
+  /**
+   * Aborts when the call is abandoned: at its deadline (the server's `handlerTimeoutMs`, or the caller's own deadline
+   * when it is shorter) or when the server stops. A handler doing long work should pass it on or check it.
+   */
+  signal: AbortSignal;
 }
 
 /** Serves one request; a throw or rejection goes back to the caller as an error. */
@@ -37,30 +44,46 @@ export interface RpcServerOptions {
   /** Requests one client may have running at once; more are answered with a `LimitError`.
    * @default {@link DEFAULT_MAX_IN_FLIGHT_PER_CLIENT} */
   maxInFlightPerClient?: number;
-  /** ZMTP heartbeat interval in ms. */
+  /**
+   * Longest a handler may run, in ms: past it the call is abandoned (its `signal` aborts, the caller gets a
+   * `TimeoutError`, its slot is freed and it is counted in `abandoned`). @default {@link DEFAULT_HANDLER_TIMEOUT_MS}
+   */
+  handlerTimeoutMs?: number;
+  /** Heartbeat interval in ms (transport heartbeats). */
   heartbeatMs?: number;
 }
 
-/** Counters of a server. */
-export interface RpcServerStats {
+/** One endpoint a server listens on, and the transport that serves it. */
+export interface Binding {
+  transport: Transport;
+  endpoint: Endpoint;
+}
+
+/** Counters of a server: the same structure in every mode. */
+export interface ServerStats {
   /** Distinct peers seen that are still within the last minute of activity. */
   clients: number;
   /** Requests answered successfully. */
   requests: number;
-  /** Requests answered with an error (handler errors, unknown names, limits). */
+  /** Requests answered with an error (handler errors, unknown names, limits, deadlines). */
   errors: number;
   /** Messages dropped because they could not be decoded at all. */
   malformed: number;
+  /** Calls abandoned at their deadline while their handler was still running. */
+  abandoned: number;
   /** Bytes received and sent, all frames together. */
   bytesIn: number;
   bytesOut: number;
   /** Requests running right now. */
   inFlight: number;
-  /** Latency percentiles per method/name, in milliseconds. */
-  latency: Record<string, { count: number; p50: number; p90: number; p99: number }>;
+  /**
+   * Per method, and per method and registered name (`call:classify`, `act:move`, `train:agent1`): calls, errors,
+   * latency percentiles in ms, bytes in and out.
+   */
+  methods: Record<string, MethodStats>;
 }
 
-/** A peer counts as a client in {@link RpcServerStats.clients} for this long after its last message. */
+/** A peer counts as a client in {@link ServerStats.clients} for this long after its last message. */
 const CLIENT_ACTIVE_MS = 60_000;
 /** Fewest messages between two sweeps of silent peers (and never fewer than the peers remembered). */
 const SWEEP_EVERY = 1024;
@@ -71,22 +94,42 @@ function frameBytes(frames: readonly Frame[]): number {
   return n;
 }
 
+/** One request being served. */
+interface Call {
+  socket: ReplySocket;
+  peer: PeerId;
+  peerKey: string;
+  id: number;
+  key: string;
+  started: number;
+  bytesIn: number;
+  controller: AbortController | undefined;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  done: boolean;
+}
+
 /** The server side: decodes requests, runs handlers concurrently, sends replies. */
 export class RpcServer {
-  private socket: ReplySocket | undefined;
+  private sockets: ReplySocket[] = [];
   private readonly handlers = new Map<string, RequestHandler>();
   private readonly inFlight = new Map<string, number>();
   private readonly lastSeen = new Map<string, number>();
+  private readonly running = new Set<Call>();
   private messagesSinceSweep = 0;
-  private readonly latency = new LatencyRecorder();
-  private counters = { requests: 0, errors: 0, malformed: 0, bytesIn: 0, bytesOut: 0, running: 0 };
+  private readonly methods = new MethodStatsRecorder();
+  private counters = { requests: 0, errors: 0, malformed: 0, abandoned: 0, bytesIn: 0, bytesOut: 0 };
+  private readonly handlerTimeoutMs: number;
+  private readonly maxInFlight: number;
 
   /** Every server answers method `ping` with `'pong'` (used by `edgeml ping` and clients' `ping()`). */
-  constructor(
-    private readonly transport: Transport,
-    private readonly options: RpcServerOptions = {},
-  ) {
+  constructor(private readonly options: RpcServerOptions = {}) {
     this.handlers.set(M_PING, () => 'pong');
+    this.handlerTimeoutMs = options.handlerTimeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS;
+    if (!(this.handlerTimeoutMs > 0)) throw new InvalidArgumentError('handlerTimeoutMs', 'must be a positive number');
+    this.maxInFlight = options.maxInFlightPerClient ?? DEFAULT_MAX_IN_FLIGHT_PER_CLIENT;
+    if (!Number.isSafeInteger(this.maxInFlight) || this.maxInFlight < 1) {
+      throw new InvalidArgumentError('maxInFlightPerClient', 'must be a positive integer');
+    }
   }
 
   /** Registers the handler of `method`. */
@@ -94,29 +137,52 @@ export class RpcServer {
     this.handlers.set(method, handler);
   }
 
-  /** Binds and starts serving; resolves with the bound port. */
-  async start(address: Address): Promise<number> {
-    if (this.socket) throw new EdgeMLError('server already started');
+  /**
+   * Binds every endpoint and starts serving; resolves with the bound ports, in order. A failure closes what was
+   * bound.
+   */
+  async start(bindings: readonly Binding[]): Promise<number[]> {
+    if (this.sockets.length > 0) throw new EdgeMLError('server already started');
     const opts = {
       ...(this.options.limits?.maxMessageBytes !== undefined
         ? { maxMessageBytes: this.options.limits.maxMessageBytes }
         : {}),
       ...(this.options.heartbeatMs !== undefined ? { heartbeatMs: this.options.heartbeatMs } : {}),
     };
-    this.socket = await this.transport.bindReply(address, (peer, frames) => this.onMessage(peer, frames), opts);
-    return this.socket.port;
+    const bound: ReplySocket[] = [];
+    try {
+      for (const [i, b] of bindings.entries()) {
+        const socket: ReplySocket = await b.transport.bindReply(
+          b.endpoint,
+          (peer, frames) => this.onMessage(socket, i, peer, frames),
+          opts,
+        );
+        bound.push(socket);
+      }
+    } catch (e) {
+      await Promise.all(bound.map((s) => s.close()));
+      throw e;
+    }
+    this.sockets = bound;
+    return bound.map((s) => s.port);
   }
 
-  /** The bound port, once started. */
+  /** The bound port of the first endpoint, once started. */
   get port(): number | undefined {
-    return this.socket?.port;
+    return this.sockets[0]?.port;
   }
 
-  /** Stops serving. Requests still running finish, but their replies are dropped. */
+  /** The bound ports, in the order of the endpoints given to {@link start}. */
+  get ports(): number[] {
+    return this.sockets.map((s) => s.port);
+  }
+
+  /** Stops serving: running handlers are abandoned (their signals abort) and their replies dropped. */
   async stop(): Promise<void> {
-    const s = this.socket;
-    this.socket = undefined;
-    await s?.close();
+    const sockets = this.sockets;
+    this.sockets = [];
+    for (const call of [...this.running]) this.finish(call, undefined, true);
+    await Promise.all(sockets.map((s) => s.close()));
   }
 
   /** Forgets peers silent for longer than {@link CLIENT_ACTIVE_MS}; returns how many are left. */
@@ -128,37 +194,42 @@ export class RpcServer {
   }
 
   /** Current counters. */
-  stats(): RpcServerStats {
+  stats(): ServerStats {
     return {
       clients: this.sweepPeers(),
       requests: this.counters.requests,
       errors: this.counters.errors,
       malformed: this.counters.malformed,
+      abandoned: this.counters.abandoned,
       bytesIn: this.counters.bytesIn,
       bytesOut: this.counters.bytesOut,
-      inFlight: this.counters.running,
-      latency: this.latency.snapshot(),
+      inFlight: this.running.size,
+      methods: this.methods.snapshot(),
     };
   }
 
-  private send(socket: ReplySocket, peer: PeerId, frames: Frame[]): void {
+  private send(socket: ReplySocket, peer: PeerId, frames: Frame[]): number {
     // A reply to a request received by a socket since closed is dropped, also after a restart: the peer it was for
     // is gone with that socket.
-    if (socket !== this.socket) return;
-    this.counters.bytesOut += frameBytes(frames);
+    if (!this.sockets.includes(socket)) return 0;
+    const n = frameBytes(frames);
+    this.counters.bytesOut += n;
     socket.send(peer, frames);
+    return n;
   }
 
-  private fail(socket: ReplySocket, peer: PeerId, id: number, error: unknown): void {
+  /** Answers a request that never reached a handler. */
+  private refuse(socket: ReplySocket, peer: PeerId, id: number, method: string, error: unknown, bytesIn: number): void {
     this.counters.errors++;
-    this.send(socket, peer, encodeError(id, error));
+    const out = this.send(socket, peer, encodeError(id, error));
+    this.methods.record(method, 0, false, bytesIn, out);
   }
 
-  private onMessage(peer: PeerId, frames: Frame[]): void {
-    const socket = this.socket;
-    if (!socket) return;
-    this.counters.bytesIn += frameBytes(frames);
-    const peerKey = Buffer.from(peer).toString('hex');
+  private onMessage(socket: ReplySocket, index: number, peer: PeerId, frames: Frame[]): void {
+    if (!this.sockets.includes(socket)) return;
+    const bytesIn = frameBytes(frames);
+    this.counters.bytesIn += bytesIn;
+    const peerKey = `${index}:${Buffer.from(peer).toString('hex')}`;
     // Bounded: peers silent for a minute are forgotten, also when nobody asks for stats (amortised O(1) per message).
     if (++this.messagesSinceSweep >= Math.max(SWEEP_EVERY, this.lastSeen.size)) this.sweepPeers();
     this.lastSeen.set(peerKey, Date.now());
@@ -168,7 +239,7 @@ export class RpcServer {
     } catch (e) {
       const id = peekRequestId(frames);
       if (id === undefined) this.counters.malformed++;
-      else this.fail(socket, peer, id, e);
+      else this.refuse(socket, peer, id, '(undecodable)', e, bytesIn);
       return;
     }
     if (env.kind !== 'req') {
@@ -177,69 +248,95 @@ export class RpcServer {
     }
     const handler = this.handlers.get(env.method);
     if (!handler) {
-      this.fail(
-        socket,
-        peer,
-        env.id,
-        new InvalidArgumentError('method', `unknown method ${JSON.stringify(env.method)}`),
-      );
+      const error = new InvalidArgumentError('method', `unknown method ${JSON.stringify(env.method.slice(0, 64))}`);
+      this.refuse(socket, peer, env.id, '(unknown method)', error, bytesIn);
       return;
     }
-    const max = this.options.maxInFlightPerClient ?? DEFAULT_MAX_IN_FLIGHT_PER_CLIENT;
     const running = this.inFlight.get(peerKey) ?? 0;
-    if (running >= max) {
-      this.fail(socket, peer, env.id, new LimitError(`more than ${max} requests in flight from this client`));
+    if (running >= this.maxInFlight) {
+      const error = new LimitError(`more than ${this.maxInFlight} requests in flight from this client`);
+      this.refuse(socket, peer, env.id, env.method, error, bytesIn);
       return;
     }
     this.inFlight.set(peerKey, running + 1);
-    this.counters.running++;
-    const started = performance.now();
-    const ctx: RequestContext = { method: env.method, name: env.name, peer: peerKey };
-    const done = (): void => {
-      const left = (this.inFlight.get(peerKey) ?? 1) - 1;
-      if (left <= 0) this.inFlight.delete(peerKey);
-      else this.inFlight.set(peerKey, left);
-      this.counters.running--;
-      this.latency.record(
-        env.name === undefined ? env.method : `${env.method}:${env.name}`,
-        performance.now() - started,
-      );
+    const call: Call = {
+      socket,
+      peer,
+      peerKey,
+      id: env.id,
+      key: env.method,
+      started: performance.now(),
+      bytesIn,
+      controller: undefined,
+      timer: undefined,
+      done: false,
     };
+    this.running.add(call);
+    const controller = new AbortController();
+    call.controller = controller;
+    const limitMs = Math.min(this.handlerTimeoutMs, env.deadlineMs ?? Number.POSITIVE_INFINITY);
+    call.timer = setTimeout(() => {
+      const what = env.name === undefined ? env.method : `${env.method} ${JSON.stringify(env.name.slice(0, 64))}`;
+      this.finish(
+        call,
+        new TimeoutError(`${what} did not finish within ${Math.round(limitMs)} ms on the server`, limitMs),
+        true,
+      );
+    }, limitMs);
+    const ctx: RequestContext = { method: env.method, name: env.name, peer: peerKey, signal: controller.signal };
     let result: unknown;
     try {
       result = handler(env.payload, ctx);
     } catch (e) {
-      done();
-      this.fail(socket, peer, env.id, e);
+      this.finish(call, e);
       return;
     }
     if (result instanceof Promise) {
       result.then(
-        (value) => {
-          done();
-          this.reply(socket, peer, env.id, value);
+        (value: unknown) => {
+          if (!call.done) this.finish(call, undefined, false, value, env.name);
         },
-        (e: unknown) => {
-          done();
-          this.fail(socket, peer, env.id, e);
-        },
+        (e: unknown) => this.finish(call, e ?? new EdgeMLError('handler rejected with nothing')),
       );
-    } else {
-      done();
-      this.reply(socket, peer, env.id, result);
-    }
+    } else this.finish(call, undefined, false, result, env.name);
   }
 
-  private reply(socket: ReplySocket, peer: PeerId, id: number, value: unknown): void {
-    let frames: Frame[];
-    try {
-      frames = encodeReply(id, value, this.options.encode);
-    } catch (e) {
-      // The handler returned something that cannot travel: tell the caller what.
-      this.fail(socket, peer, id, e);
-      return;
+  /**
+   * Ends a call once: with its value (`error` undefined), its error, or abandoned (`abandon`: the signal aborts; an
+   * error, if given, goes to the caller). Frees its slot at once.
+   */
+  private finish(call: Call, error: unknown, abandon = false, value?: unknown, name?: string): void {
+    if (call.done) return;
+    call.done = true;
+    this.running.delete(call);
+    if (call.timer !== undefined) clearTimeout(call.timer);
+    const left = (this.inFlight.get(call.peerKey) ?? 1) - 1;
+    if (left <= 0) this.inFlight.delete(call.peerKey);
+    else this.inFlight.set(call.peerKey, left);
+    if (abandon) {
+      this.counters.abandoned++;
+      call.controller?.abort(error ?? new EdgeMLError('server stopped'));
     }
-    this.counters.requests++;
-    this.send(socket, peer, frames);
+    const ms = performance.now() - call.started;
+    if (error === undefined && !abandon) {
+      let frames: Frame[] | undefined;
+      try {
+        frames = encodeReply(call.id, value, this.options.encode);
+      } catch (e) {
+        // The handler returned something that cannot travel: tell the caller what.
+        error = e;
+      }
+      if (frames) {
+        this.counters.requests++;
+        const out = this.send(call.socket, call.peer, frames);
+        // Per name only for answered calls: names in errors may be anything a peer sent.
+        this.methods.record(name === undefined ? call.key : `${call.key}:${name}`, ms, true, call.bytesIn, out);
+        return;
+      }
+    }
+    if (error === undefined) return; // abandoned because the server stopped: no reply
+    this.counters.errors++;
+    const out = this.send(call.socket, call.peer, encodeError(call.id, error));
+    this.methods.record(call.key, ms, false, call.bytesIn, out);
   }
 }

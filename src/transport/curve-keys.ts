@@ -17,10 +17,9 @@
  *
  * @module
  */
-import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
-import * as zmq from 'zeromq';
 import { EdgeMLError, InvalidArgumentError } from '../core/errors.js';
 
 /** A CURVE key pair as Z85 strings. */
@@ -32,18 +31,19 @@ export interface KeyPair {
 }
 
 /**
- * A key given inline (a 40-character Z85 string) or as the path of a key file. A string of exactly 40 Z85 characters
- * is always taken as a key, anything else as a path.
+ * Where a key comes from, said explicitly: `{ file: path }` (a key file written by `edgeml keygen`) or
+ * `{ z85: key }` (a 40-character Z85 key inline). A plain string is always the path of a key file, never guessed to
+ * be a key from its length.
  */
-export type KeySource = string;
+export type KeySource = string | { readonly file: string } | { readonly z85: string };
 
-/** A public key: inline, as a key file path, or as an object holding it (a {@link KeyPair}, for example). */
+/** A public key: a {@link KeySource}, or an object holding it (a {@link KeyPair}, for example). */
 export type PublicKeySource = KeySource | { readonly publicKey: string };
 
 /** Security options of a server: its key pair and, optionally, the only client keys it accepts. */
 export interface ServerSecurity {
-  /** The server's key pair, or the path of its `.key_secret` file. */
-  keyPair: KeyPair | KeySource;
+  /** The server's key pair, or its `.key_secret` file (a path, or `{ file }`). */
+  keyPair: KeyPair | string | { readonly file: string };
   /**
    * Public keys (inline, key files or key objects) of the clients allowed in. When omitted, any client that knows
    * the server's public key may connect; an empty list lets no client in.
@@ -55,9 +55,9 @@ export interface ServerSecurity {
 export interface ClientSecurity {
   /** The server's public key, or the path of its `.key` (or `.key_secret`) file. */
   serverPublicKey: PublicKeySource;
-  /** The client's key pair or `.key_secret` path; when omitted, a fresh pair is generated (fine when the server
-   * accepts any client). */
-  keyPair?: KeyPair | KeySource;
+  /** The client's key pair or `.key_secret` file (a path, or `{ file }`); when omitted, a fresh pair is generated
+   * (fine when the server accepts any client). */
+  keyPair?: KeyPair | string | { readonly file: string };
 }
 
 /** Server security with every key resolved (internal). */
@@ -118,10 +118,15 @@ export function z85Encode(bytes: Uint8Array): string {
   return out;
 }
 
-/** Generates a new CURVE key pair. */
+/** Generates a new CURVE key pair (X25519, with `node:crypto`: no native addon is loaded). */
 export function generateKeyPair(): KeyPair {
-  const { publicKey, secretKey } = zmq.curveKeyPair();
-  return { publicKey, secretKey };
+  const { publicKey, privateKey } = generateKeyPairSync('x25519');
+  const pub = publicKey.export({ format: 'der', type: 'spki' });
+  const sec = privateKey.export({ format: 'der', type: 'pkcs8' });
+  return {
+    publicKey: z85Encode(new Uint8Array(pub.subarray(pub.length - 32))),
+    secretKey: z85Encode(new Uint8Array(sec.subarray(sec.length - 32))),
+  };
 }
 
 /** PKCS#8 prefix of a raw X25519 private key (CURVE keys are Curve25519 keys). */
@@ -241,46 +246,47 @@ function checkPair(pair: KeyPair, field: string): KeyPair {
   return { publicKey: pair.publicKey, secretKey: pair.secretKey };
 }
 
-/** Resolves a public key given inline, as a key file path or as an object holding it. */
-export async function resolvePublicKey(source: PublicKeySource, field = 'publicKey'): Promise<string> {
-  if (typeof source === 'string' && !isZ85Key(source)) return (await readKeyFile(source)).publicKey;
-  return resolvePublicKeySync(source, field);
+function fileOf(source: unknown): string | undefined {
+  if (typeof source === 'string') return source.length > 0 ? source : undefined;
+  if (typeof source === 'object' && source !== null && 'file' in source) {
+    const file = (source as { file: unknown }).file;
+    return typeof file === 'string' && file.length > 0 ? file : undefined;
+  }
+  return undefined;
 }
 
 /**
- * Resolves a public key synchronously (key files are read with `readFileSync`).
+ * Resolves a public key given as a key file (a path or `{ file }`), inline (`{ z85 }`) or as an object holding it
+ * (key files are read with `readFileSync`).
  * @throws {@link InvalidArgumentError} naming `field`
  */
 export function resolvePublicKeySync(source: PublicKeySource, field = 'publicKey'): string {
-  if (typeof source === 'string' && source.length > 0) {
-    return isZ85Key(source) ? source : readKeyFileSync(source, field).publicKey;
+  const file = fileOf(source);
+  if (file !== undefined) return readKeyFileSync(file, field).publicKey;
+  if (typeof source === 'object' && source !== null) {
+    if ('z85' in source) {
+      if (isZ85Key(source.z85)) return source.z85;
+      throw new InvalidArgumentError(field, '{ z85 } must hold a 40-character Z85 key');
+    }
+    if ('publicKey' in source && isZ85Key(source.publicKey)) return source.publicKey;
   }
-  if (typeof source === 'object' && source !== null && isZ85Key(source.publicKey)) return source.publicKey;
-  throw new InvalidArgumentError(field, 'must be a 40-character Z85 key, a key file path or { publicKey }');
-}
-
-/** Resolves a key pair given inline or as a `.key_secret` file path. */
-export async function resolveKeyPair(source: KeyPair | KeySource, field = 'keyPair'): Promise<KeyPair> {
-  if (typeof source === 'string' && source.length > 0) {
-    const read = await readKeyFile(source);
-    if (read.secretKey === undefined) throw new InvalidArgumentError(field, `${source} holds no secret key`);
-    return { publicKey: read.publicKey, secretKey: read.secretKey };
-  }
-  return resolveKeyPairSync(source, field);
+  throw new InvalidArgumentError(field, 'must be a key file path, { file }, { z85 } or { publicKey }');
 }
 
 /**
- * Resolves a key pair synchronously; checks that the public key belongs to the secret key.
+ * Resolves a key pair given as an object or as a `.key_secret` file (a path or `{ file }`); checks that the public
+ * key belongs to the secret key.
  * @throws {@link InvalidArgumentError} naming `field`
  */
-export function resolveKeyPairSync(source: KeyPair | KeySource, field = 'keyPair'): KeyPair {
-  if (typeof source === 'object' && source !== null) return checkPair(source, field);
-  if (typeof source !== 'string' || source.length === 0) {
-    throw new InvalidArgumentError(field, 'must be a key pair or the path of a .key_secret file');
+export function resolveKeyPairSync(source: KeyPair | string | { readonly file: string }, field = 'keyPair'): KeyPair {
+  const file = fileOf(source);
+  if (file === undefined) {
+    if (typeof source === 'object' && source !== null && 'secretKey' in source) return checkPair(source, field);
+    throw new InvalidArgumentError(field, 'must be a key pair, or a .key_secret file (a path or { file })');
   }
-  const read = readKeyFileSync(source, field);
+  const read = readKeyFileSync(file, field);
   if (read.secretKey === undefined) {
-    throw new InvalidArgumentError(field, `${source} holds no secret key (give the .key_secret file)`);
+    throw new InvalidArgumentError(field, `${file} holds no secret key (give the .key_secret file)`);
   }
   return { publicKey: read.publicKey, secretKey: read.secretKey };
 }

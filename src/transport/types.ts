@@ -1,6 +1,7 @@
 /**
- * The transport interface: how frames move between a client and a server. One file per implementation sits beside
- * this one (`transport-zmq.ts`, `transport-inproc.ts`); the rpc and broadcast layers only see this interface.
+ * The transport interface: how frames move between a client and a server. One folder per implementation sits beside
+ * this file (`zmq/`, `inproc/`, ...), loaded by scheme through `registry.ts`; the rpc and broadcast layers only see
+ * this interface.
  *
  * Transports move frames, not values: encoding is the codec's job. A transport never throws a library-specific error
  * (a raw ZeroMQ error, for example) at its user; failures surface as edgeml errors or status events.
@@ -8,25 +9,10 @@
  * @module
  */
 
-import type { AuthenticationError } from '../core/errors.js';
-import type { Frame } from '../wire/codec.js';
+import type { AuthenticationError, EdgeMLError } from '../core/errors.js';
+import type { ConnectionStatus, Endpoint, Frame, PeerId } from '../core/types.js';
 
-/** Where a server listens or a client connects. `port` 0 asks the system for a free port when binding. */
-export interface Address {
-  host: string;
-  port: number;
-}
-
-/** Opaque identity of a connected request peer, as seen by a reply socket. */
-export type PeerId = Uint8Array;
-
-/**
- * Connection status of a client-side socket. `'unauthorized'`: the server refused the connection's security (a
- * client key it does not allow, a wrong server key, CURVE on one side only; the socket's `authFailure` says which).
- * The socket goes on retrying in the background, since keys may be fixed on the server, and becomes `'connected'`
- * once a handshake succeeds; until then it stays `'unauthorized'`.
- */
-export type ConnectionStatus = 'connected' | 'disconnected' | 'reconnecting' | 'unauthorized' | 'closed';
+export type { Address, ConnectionStatus, Endpoint, Frame, PeerId } from '../core/types.js';
 
 /** Options common to every socket a transport opens. */
 export interface SocketOptions {
@@ -42,7 +28,7 @@ export interface ReplySocket {
   readonly port: number;
   /** Queues `frames` for the peer; a reply to a peer that is gone is dropped. Never throws. */
   send(peer: PeerId, frames: Frame[]): void;
-  /** Stops listening and releases the port. */
+  /** Stops listening. The port may stay held for a moment after (libzmq closes without unbinding); binds retry. */
   close(): Promise<void>;
 }
 
@@ -58,7 +44,9 @@ export interface RequestSocket {
   /** Why the server refused the connection, while `status` is `'unauthorized'`. */
   readonly authFailure?: AuthenticationError | undefined;
   /** True when the connection is authenticated and encrypted (CURVE). */
-  readonly secure?: boolean;
+  readonly secure?: boolean | undefined;
+  /** Set when the connection can never be made (its transport failed to load): calls fail with it at once. */
+  readonly failure?: EdgeMLError | undefined;
   /** Closes the socket; queued messages are dropped. */
   close(): void;
 }
@@ -69,7 +57,7 @@ export interface PublishSocket {
   readonly port: number;
   /** Sends `frames` under `topic` to every subscriber of the topic. Slow subscribers lose messages, never block it. */
   publish(topic: string, frames: Frame[]): void;
-  /** Stops publishing and releases the port. */
+  /** Stops publishing. The port may stay held for a moment after; binds retry. */
   close(): Promise<void>;
 }
 
@@ -80,7 +68,7 @@ export interface SubscribeSocket {
   /** Why the publisher refused the connection, while `status` is `'unauthorized'`. */
   readonly authFailure?: AuthenticationError | undefined;
   /** True when the connection is authenticated and encrypted (CURVE). */
-  readonly secure?: boolean;
+  readonly secure?: boolean | undefined;
   /** Closes the socket. */
   close(): void;
 }
@@ -89,27 +77,33 @@ export interface SubscribeSocket {
 export interface ClientHandlers {
   /** Called for each connection status change. */
   onStatus?: (status: ConnectionStatus) => void;
+  /** Called once when the connection can never be made (see {@link RequestSocket.failure}). */
+  onFailure?: (error: EdgeMLError) => void;
 }
 
-/** A way to move frames. Implementations: {@link ZmqTransport} (default), {@link InprocTransport} (tests). */
+/** A way to move frames. Implementations: `ZmqTransport` (`tcp://`, the default), `InprocTransport` (`inproc://`). */
 export interface Transport {
   /** Binds a reply socket; `onRequest` is called for every message received, with the sender's identity. */
   bindReply(
-    address: Address,
+    endpoint: Endpoint,
     onRequest: (peer: PeerId, frames: Frame[]) => void,
     options?: SocketOptions,
   ): Promise<ReplySocket>;
   /** Connects a request socket; `onReply` is called for every message received from the server. */
   connectRequest(
-    address: Address,
+    endpoint: Endpoint,
     onReply: (frames: Frame[]) => void,
     options?: SocketOptions & ClientHandlers,
   ): RequestSocket;
   /** Binds a publish socket; `onSubscribe` is called each time a subscriber subscribes to a topic (late joiners). */
-  bindPublish(address: Address, onSubscribe?: (topic: string) => void, options?: SocketOptions): Promise<PublishSocket>;
+  bindPublish(
+    endpoint: Endpoint,
+    onSubscribe?: (topic: string) => void,
+    options?: SocketOptions,
+  ): Promise<PublishSocket>;
   /** Connects a subscribe socket for `topics`; `onMessage` receives every message published under them. */
   connectSubscribe(
-    address: Address,
+    endpoint: Endpoint,
     topics: readonly string[],
     onMessage: (topic: string, frames: Frame[]) => void,
     options?: SocketOptions & ClientHandlers,

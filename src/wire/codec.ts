@@ -21,6 +21,7 @@ import {
   DEFAULT_MAX_STRING_BYTES,
 } from '../core/defaults.js';
 import { InvalidArgumentError, LimitError, ProtocolError } from '../core/errors.js';
+import type { Frame } from '../core/types.js';
 import {
   arrayTypeOf,
   type DType,
@@ -36,8 +37,7 @@ import { lz4Compress } from './lz4.js';
 import { type ExtBody, type ReaderLimits, readMsgpack } from './msgpack-reader.js';
 import { acquireWriter, type MsgpackWriter, releaseWriter } from './msgpack-writer.js';
 
-/** One frame of a message. */
-export type Frame = Uint8Array;
+export type { Frame };
 
 /** msgpack ext type of a byte string stored in its own frame; body: a frame reference. */
 export const EXT_BYTES = 1;

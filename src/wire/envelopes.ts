@@ -30,6 +30,8 @@ export interface RequestEnvelope {
   method: string;
   name: string | undefined;
   payload: unknown;
+  /** The caller's time left for this call, in ms (`d`), when it sent one. */
+  deadlineMs: number | undefined;
 }
 /** A successful reply to request `id`. */
 export interface ReplyEnvelope {
@@ -72,9 +74,11 @@ export function encodeRequest(
   name: string | undefined,
   payload: unknown,
   options?: EncodeOptions,
+  deadlineMs?: number,
 ): Frame[] {
   const header: Record<string, unknown> = { v: PROTOCOL_VERSION, k: 'req', id, m: method };
   if (name !== undefined) header.n = name;
+  if (deadlineMs !== undefined) header.d = Math.max(1, Math.ceil(deadlineMs));
   header.p = payload;
   return encodeEnvelope(header, options);
 }
@@ -133,7 +137,16 @@ export function decodeEnvelope(frames: readonly Frame[], limits?: DecodeLimits):
     case 'req': {
       const name = h.n;
       if (name !== undefined && typeof name !== 'string') throw new ProtocolError('request name "n" must be a string');
-      return { kind: 'req', id: requireId(h), method: requireString(h, 'm', 'a method'), name, payload: h.p };
+      const d = h.d;
+      const deadlineMs = typeof d === 'number' && d > 0 && Number.isFinite(d) ? d : undefined;
+      return {
+        kind: 'req',
+        id: requireId(h),
+        method: requireString(h, 'm', 'a method'),
+        name,
+        payload: h.p,
+        deadlineMs,
+      };
     }
     case 'rep':
       return { kind: 'rep', id: requireId(h), payload: h.p };
@@ -235,10 +248,47 @@ function leadingScalars(header: Uint8Array): Record<string, string | number> {
   return out;
 }
 
-/** The wire form of any thrown value. Errors that are not edgeml errors travel as `EDGEML_REMOTE`. */
+/** Longest error message sent; longer ones are cut (a message may hold peer input). */
+const MAX_ERROR_MESSAGE = 4096;
+
+/** `read()`, or `undefined` when reading throws (a getter, a Proxy, a throwing `toString`). */
+function safely<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch {
+    return undefined;
+  }
+}
+
+function cut(text: string): string {
+  return text.length <= MAX_ERROR_MESSAGE
+    ? text
+    : `${text.slice(0, MAX_ERROR_MESSAGE)}… (${text.length - MAX_ERROR_MESSAGE} more characters)`;
+}
+
+/** A string field of a thrown object, read without ever throwing. */
+function stringField(value: object, key: string): string | undefined {
+  const v = safely(() => (value as Record<string, unknown>)[key]);
+  return typeof v === 'string' ? v : undefined;
+}
+
+/**
+ * The wire form of any thrown value. Errors that are not edgeml errors travel as `EDGEML_REMOTE`. Never throws,
+ * whatever was thrown (null-prototype objects, throwing getters or `toString`, Symbol names, revoked Proxies).
+ */
 export function errorToWire(error: unknown): WireError {
+  return (
+    safely(() => toWire(error)) ?? {
+      name: 'Error',
+      code: 'EDGEML_REMOTE',
+      message: '(an unprintable value was thrown)',
+    }
+  );
+}
+
+function toWire(error: unknown): WireError {
   if (error instanceof EdgeMLError && !(error instanceof RemoteError)) {
-    const w: WireError = { name: error.name, code: error.code, message: error.message };
+    const w: WireError = { name: error.name, code: error.code, message: cut(error.message) };
     if (error instanceof ConfigMismatchError) w.fields = [...error.fields];
     if (error instanceof InvalidArgumentError) w.fields = [error.field];
     return w;
@@ -247,17 +297,21 @@ export function errorToWire(error: unknown): WireError {
     // A RemoteError's message is "name: message"; send the remote message alone so it is not prefixed twice.
     const prefix = `${error.remoteName}: `;
     const message = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
-    const w: WireError = { name: error.remoteName, code: 'EDGEML_REMOTE', message };
+    const w: WireError = { name: error.remoteName, code: 'EDGEML_REMOTE', message: cut(message) };
     if (error.remoteCode !== undefined) w.remoteCode = error.remoteCode;
     return w;
   }
-  if (error instanceof Error) {
-    const w: WireError = { name: error.name, code: 'EDGEML_REMOTE', message: error.message };
-    const code = (error as { code?: unknown }).code;
-    if (typeof code === 'string') w.remoteCode = code;
+  if (typeof error === 'object' && error !== null) {
+    const name = stringField(error, 'name') ?? 'Error';
+    const message =
+      stringField(error, 'message') ?? safely(() => String(error)) ?? '(an unprintable object was thrown)';
+    const w: WireError = { name: name.slice(0, 200), code: 'EDGEML_REMOTE', message: cut(message) };
+    const code = stringField(error, 'code');
+    if (code !== undefined) w.remoteCode = code.slice(0, 200);
     return w;
   }
-  return { name: 'Error', code: 'EDGEML_REMOTE', message: String(error) };
+  const text = typeof error === 'symbol' ? error.toString() : safely(() => String(error));
+  return { name: 'Error', code: 'EDGEML_REMOTE', message: cut(text ?? '(an unprintable value was thrown)') };
 }
 
 /** The local error for a wire error: the same edgeml class for edgeml codes, {@link RemoteError} otherwise. */

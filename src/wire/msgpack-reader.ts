@@ -26,8 +26,6 @@ export interface ExtBody {
   readonly length: number;
   /** Decodes the one msgpack value the body holds (in place, without copying); throws like the reader. */
   read(): unknown;
-  /** The body's bytes, as a view on the input. */
-  bytes(): Uint8Array;
 }
 
 /**
@@ -103,11 +101,6 @@ class Reader implements ExtBody {
       this.maxDepth = maxDepth;
       this.inExt = false;
     }
-  }
-
-  /** The bytes of the body of the ext value being handled. */
-  bytes(): Uint8Array {
-    return new Uint8Array(this.input.buffer, this.input.byteOffset + this.bodyStart, this.length);
   }
 
   private get view(): DataView {

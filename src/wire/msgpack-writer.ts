@@ -245,33 +245,11 @@ export class MsgpackWriter {
 
   /** Writes an ext value whose body is `body` (ext 8/16/32 forms, or fixext where the length fits). */
   ext(type: number, body: Uint8Array): void {
-    const n = body.byteLength;
-    this.ensure(n + 6);
-    const b = this.buf;
-    const p = this.pos;
-    const fix = n === 1 ? 0xd4 : n === 2 ? 0xd5 : n === 4 ? 0xd6 : n === 8 ? 0xd7 : n === 16 ? 0xd8 : 0;
-    if (fix !== 0) {
-      b[p] = fix;
-      b[p + 1] = type;
-      this.pos += 2;
-    } else if (n < 0x100) {
-      b[p] = 0xc7;
-      b[p + 1] = n;
-      b[p + 2] = type;
-      this.pos += 3;
-    } else if (n < 0x10000) {
-      b[p] = 0xc8;
-      this.view.setUint16(p + 1, n);
-      b[p + 3] = type;
-      this.pos += 4;
-    } else {
-      b[p] = 0xc9;
-      this.view.setUint32(p + 1, n);
-      b[p + 5] = type;
-      this.pos += 6;
-    }
-    b.set(body, this.pos);
-    this.pos += n;
+    const mark = this.extStart();
+    this.ensure(body.byteLength);
+    this.buf.set(body, this.pos);
+    this.pos += body.byteLength;
+    this.extEnd(type, mark);
   }
 
   /**

@@ -34,7 +34,7 @@ describe('faults: client killed with SIGKILL', () => {
     const via = await proxy.start();
     cleanups.push(() => proxy.close());
     const other = await TrainerClient.connect(HOST, faultTrainerConfig(server.port, server.broadcastPort));
-    cleanups.push(() => other.stop());
+    cleanups.push(() => other.close());
 
     const BIG = 200 * MB;
     const child = startFixture('fault-client.ts', [server.port, server.broadcastPort, via, 5, BIG]);
@@ -67,8 +67,8 @@ describe('faults: client killed with SIGKILL', () => {
     expect(stored).toEqual(tokens(server));
     expect(server.pendingTrainSteps).toBe(0);
     const stats = server.stats();
-    expect(stats.rpc.inFlight).toBe(0);
-    expect(stats.rpc.bytesIn).toBeLessThan(BIG);
+    expect(stats.inFlight).toBe(0);
+    expect(stats.bytesIn).toBeLessThan(BIG);
 
     // A new client process on the same machine is served as usual.
     const again = await within(
@@ -76,7 +76,7 @@ describe('faults: client killed with SIGKILL', () => {
       10_000,
       'a new client',
     );
-    cleanups.push(() => again.stop());
+    cleanups.push(() => again.close());
     expect(await again.trainStep(FAULT_TABLE, { token: 'again' })).toEqual({ ok: true });
     expect(tokens(server).at(-1)).toBe('again');
   });

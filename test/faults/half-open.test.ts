@@ -5,6 +5,7 @@
  * the same client works again. The same holds for a subscriber, which then gets the newest value.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { tcpEndpoint } from '../../src/core/endpoint.js';
 import {
   ActionClient,
   ActionServer,
@@ -12,11 +13,10 @@ import {
   type Delivery,
   InferenceClient,
   InferenceServer,
-  Publisher,
-  Subscriber,
   TimeoutError,
-  ZmqTransport,
 } from '../../src/index.js';
+import { Publisher, Subscriber } from '../../src/messaging/broadcast.js';
+import { ZmqTransport } from '../../src/zmq.js';
 import { HOST, waitFor, within } from '../helpers.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 
@@ -78,7 +78,7 @@ describe('faults: half-open connection', () => {
       { portNumber: port, ...keys },
       { heartbeatMs: HEARTBEAT_MS, onStatus: (s: ConnectionStatus) => log.push(s) },
     );
-    cleanups.push(() => client.stop());
+    cleanups.push(() => client.close());
     expect(await client.act('move', 1)).toBe(1);
     expect(client.status).toBe('connected');
 
@@ -111,13 +111,13 @@ describe('faults: half-open connection', () => {
 
   it('a subscriber notices through heartbeats and gets the newest value once the network is back', async () => {
     const transport = new ZmqTransport();
-    const pub = new Publisher(transport, { heartbeatMs: HEARTBEAT_MS });
-    const pubPort = await pub.start({ host: HOST, port: 0 });
+    const pub = new Publisher({ heartbeatMs: HEARTBEAT_MS });
+    const [pubPort] = (await pub.start([{ transport, endpoint: tcpEndpoint(HOST, 0) }])) as [number];
     cleanups.push(() => pub.stop());
     const { proxy, port } = await proxyTo(pubPort);
     const statuses: ConnectionStatus[] = [];
     const got: Delivery<number>[] = [];
-    const sub = new Subscriber<number>(transport, { host: HOST, port }, ['t'], (d) => void got.push(d), {
+    const sub = new Subscriber<number>(transport, tcpEndpoint(HOST, port), ['t'], (d) => void got.push(d), {
       heartbeatMs: HEARTBEAT_MS,
       onStatus: (s) => statuses.push(s),
     });

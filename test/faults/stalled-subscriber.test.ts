@@ -11,13 +11,10 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  DEFAULT_PUBLISH_HWM,
-  DEFAULT_PUBLISH_QUEUE_BYTES,
-  Publisher,
-  Subscriber,
-  ZmqTransport,
-} from '../../src/index.js';
+import { tcpEndpoint } from '../../src/core/endpoint.js';
+import { DEFAULT_PUBLISH_HWM, DEFAULT_PUBLISH_QUEUE_BYTES } from '../../src/index.js';
+import { Publisher, Subscriber } from '../../src/messaging/broadcast.js';
+import { ZmqTransport } from '../../src/zmq.js';
 import { HOST, waitFor } from '../helpers.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 
@@ -41,22 +38,22 @@ const MB = 1024 * 1024;
 describe('faults: stalled subscriber', () => {
   it('publisher and other subscribers go on, memory stays bounded, the stalled one then gets the newest', async () => {
     const transport = new ZmqTransport();
-    const pub = new Publisher(transport);
-    const pubPort = await pub.start({ host: HOST, port: 0 });
+    const pub = new Publisher();
+    const [pubPort] = (await pub.start([{ transport, endpoint: tcpEndpoint(HOST, 0) }])) as [number];
     cleanups.push(() => pub.stop());
     const proxy = new FaultProxy(HOST, pubPort);
     const proxyPort = await proxy.start();
     cleanups.push(() => proxy.close());
 
     const fastSeqs: number[] = [];
-    const fast = new Subscriber<{ n: number }>(transport, { host: HOST, port: pubPort }, ['frames'], (d) => {
+    const fast = new Subscriber<{ n: number }>(transport, tcpEndpoint(HOST, pubPort), ['frames'], (d) => {
       fastSeqs.push(d.seq);
     });
     cleanups.push(() => fast.close());
     const stalledSeqs: number[] = [];
     const stalled = new Subscriber<{ n: number }>(
       transport,
-      { host: HOST, port: proxyPort },
+      tcpEndpoint(HOST, proxyPort),
       ['frames'],
       (d) => void stalledSeqs.push(d.seq),
       { heartbeatMs: 200 },
@@ -102,16 +99,16 @@ describe('faults: stalled subscriber', () => {
 
   it('after a short stall during a burst, the subscriber gets the newest value although the publisher is quiet', async () => {
     const transport = new ZmqTransport();
-    const pub = new Publisher(transport);
-    const pubPort = await pub.start({ host: HOST, port: 0 });
+    const pub = new Publisher();
+    const [pubPort] = (await pub.start([{ transport, endpoint: tcpEndpoint(HOST, 0) }])) as [number];
     cleanups.push(() => pub.stop());
     const proxy = new FaultProxy(HOST, pubPort);
     const proxyPort = await proxy.start();
     cleanups.push(() => proxy.close());
-    const direct = new Subscriber<number>(transport, { host: HOST, port: pubPort }, ['t'], () => {});
+    const direct = new Subscriber<number>(transport, tcpEndpoint(HOST, pubPort), ['t'], () => {});
     cleanups.push(() => direct.close());
     const seqs: number[] = [];
-    const stalled = new Subscriber<{ n: number }>(transport, { host: HOST, port: proxyPort }, ['t'], (d) => {
+    const stalled = new Subscriber<{ n: number }>(transport, tcpEndpoint(HOST, proxyPort), ['t'], (d) => {
       seqs.push(d.seq);
     });
     cleanups.push(() => stalled.close());

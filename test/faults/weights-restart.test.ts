@@ -4,7 +4,10 @@
  * no message is delivered twice.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Delivery, Subscriber, TrainerClient, type WeightsMessage, ZmqTransport } from '../../src/index.js';
+import { tcpEndpoint } from '../../src/core/endpoint.js';
+import { type Delivery, TrainerClient, type WeightsMessage } from '../../src/index.js';
+import { Subscriber } from '../../src/messaging/broadcast.js';
+import { ZmqTransport } from '../../src/zmq.js';
 import { faultTrainerConfig } from '../fixtures/fault-config.js';
 import { HOST, waitFor } from '../helpers.js';
 import { FaultProxy } from '../support/fault-proxy.js';
@@ -32,13 +35,13 @@ describe('faults: trainer restarted during a weights broadcast', () => {
     const deliveries: Delivery<WeightsMessage<Weights>>[] = [];
     const sub = new Subscriber<WeightsMessage<Weights>>(
       new ZmqTransport(),
-      { host: HOST, port: proxyPort },
+      tcpEndpoint(HOST, proxyPort),
       ['weights'],
       (d) => void deliveries.push(d),
     );
     cleanups.push(() => sub.close());
     const actor = await TrainerClient.connect<Weights>(HOST, faultTrainerConfig(port, broadcastPort));
-    cleanups.push(() => actor.stop());
+    cleanups.push(() => actor.close());
     const actorGens: number[] = [];
     actor.registerCallback((w) => void actorGens.push(w.gen));
 

@@ -216,6 +216,11 @@ function envelopeVectors(): [string, string, Frame[]][] {
       encodeRequest(8, 'interfaces', undefined, null),
     ],
     [
+      'envelope-request-deadline',
+      'a request carrying the caller\'s time left, 2500 ms (field "d", protocol 1.1)',
+      encodeRequest(11, 'call', 'classify', { image }, undefined, 2500),
+    ],
+    [
       'envelope-hello',
       'the config handshake of the action and trainer modes',
       encodeRequest(1, 'hello', undefined, { mode: 'action', config: { observation_keys: ['image'], rate: 30 } }),

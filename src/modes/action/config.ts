@@ -7,7 +7,7 @@
  */
 import { InvalidArgumentError, NotFoundError } from '../../core/errors.js';
 import type { ConfigRecord } from '../../messaging/handshake.js';
-import type { ModeClientOptions, ModeServerOptions } from '../../messaging/mode-options.js';
+import type { ClientOptions, ServerOptions } from '../../messaging/mode-options.js';
 
 /** The fields of an action config, as a plain object. Servers and clients accept this or an {@link ActionConfig}. */
 export interface ActionConfigInit {
@@ -31,7 +31,10 @@ export interface ActionConfigInit {
 
 function checkPort(field: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535) {
-    throw new InvalidArgumentError(field, `must be an integer in 1..65535 (0: any free port), got ${String(value)}`);
+    throw new InvalidArgumentError(
+      field,
+      `must be an integer in 0..65535 (0 lets a server pick a free port), got ${String(value)}`,
+    );
   }
   return value;
 }
@@ -172,29 +175,14 @@ export const ACTION_MODE = 'action';
 export const M_OBS = 'obs';
 /** Wire method running an action: `n` is the action key, the payload is the action's payload. */
 export const M_ACT = 'act';
-/** Wire method answering `'pong'`, for liveness checks. */
-export const M_ACTION_PING = 'ping';
 /** Topic under which {@link ActionServer.publishObs} streams observations. */
 export const OBS_TOPIC = 'obs';
 
-/** Options of an {@link ActionServer}: those of every server ({@link ModeServerOptions}). */
-export type ActionServerOptions = ModeServerOptions;
+/** Options of an {@link ActionServer}: those of every server ({@link ServerOptions}). */
+export type ActionServerOptions = ServerOptions;
 
-/** Options of an {@link ActionClient}: those of every client ({@link ModeClientOptions}) and the deadlines. */
-export interface ActionClientOptions extends ModeClientOptions {
-  /** Deadline of the handshake in ms. @default {@link DEFAULT_CONNECT_TIMEOUT_MS} */
-  connectTimeoutMs?: number;
-  /** Default deadline of each `obs`/`act` call in ms. @default 10000 */
-  timeoutMs?: number;
-}
-
-/** Options of {@link ActionClient.connect}. */
-export interface ActionConnectOptions extends Omit<ActionClientOptions, 'connectTimeoutMs'> {
-  /** Deadline of the handshake in ms. @default {@link DEFAULT_CONNECT_TIMEOUT_MS} */
-  timeoutMs?: number;
-  /** Default deadline of each later `obs`/`act` call in ms. @default 10000 */
-  callTimeoutMs?: number;
-}
+/** Options of an {@link ActionClient}: those of every client ({@link ClientOptions}). */
+export type ActionClientOptions = ClientOptions;
 
 /** Options of {@link ActionClient.registerObsCallback}. */
 export interface ObsStreamOptions {
@@ -202,4 +190,6 @@ export interface ObsStreamOptions {
   queueSize?: number;
   /** Called when the callback throws or rejects (the stream goes on). */
   onError?: (error: unknown) => void;
+  /** Stops this callback when it aborts (like calling the returned unsubscribe function). */
+  signal?: AbortSignal;
 }

@@ -12,8 +12,9 @@
 
 import { InvalidArgumentError, ProtocolError } from '../../core/errors.js';
 import type { CallOptions } from '../../messaging/rpc-client.js';
-import { ActionClient, ActionServer } from '../action/action.js';
+import { ActionClient } from '../action/client.js';
 import type { ActionClientOptions, ActionConfigInit, ActionServerOptions } from '../action/config.js';
+import { ActionServer } from '../action/server.js';
 import type { StepResult } from './cartpole.js';
 
 /** Observation key of an env server. */
@@ -104,7 +105,7 @@ export class EnvServer<O = unknown, A = unknown> {
     this.server = new ActionServer(
       envConfig(port, version),
       () => this.serial(() => ({ [ENV_OBSERVATION_KEY]: this.last ?? null })),
-      (key, payload) =>
+      (key: string, payload: unknown) =>
         key === ENV_RESET_KEY ? this.serial(() => this.reset(payload)) : this.serial(() => this.step(payload)),
       serverOptions,
     );
@@ -183,34 +184,34 @@ export class RemoteEnv<O = unknown, A = unknown> {
     port: number,
     options: RemoteEnvOptions = {},
   ): Promise<RemoteEnv<O, A>> {
-    // connect() names the handshake deadline `timeoutMs` and the call deadline `callTimeoutMs`.
-    const { connectTimeoutMs, timeoutMs, version, ...rest } = options;
-    const client = await ActionClient.connect(host, envConfig(port, version), {
-      ...rest,
-      ...(connectTimeoutMs !== undefined ? { timeoutMs: connectTimeoutMs } : {}),
-      ...(timeoutMs !== undefined ? { callTimeoutMs: timeoutMs } : {}),
-    });
+    const { version, ...rest } = options;
+    const client = await ActionClient.connect(host, envConfig(port, version), rest);
     return new RemoteEnv<O, A>(client);
   }
 
   /** Resets the remote environment (with `seed` when given); resolves with the first observation. */
   reset(seed?: number, options?: CallOptions): Promise<O> {
-    return this.client.act<O>(ENV_RESET_KEY, seed === undefined ? {} : { seed }, options);
+    return this.client.act(ENV_RESET_KEY, seed === undefined ? {} : { seed }, options) as Promise<O>;
   }
 
   /** Applies `action`; resolves with the step's result. */
   step(action: A, options?: CallOptions): Promise<StepResult<O>> {
-    return this.client.act<StepResult<O>>(ENV_STEP_KEY, action, options);
+    return this.client.act(ENV_STEP_KEY, action, options) as Promise<StepResult<O>>;
   }
 
   /** The environment's latest observation (`null` before the first reset). */
   async observation(options?: CallOptions): Promise<O | null> {
-    const r = await this.client.obs<Record<string, O | null>>([ENV_OBSERVATION_KEY], options);
+    const r = (await this.client.obs([ENV_OBSERVATION_KEY], options)) as Record<string, O | null>;
     return r[ENV_OBSERVATION_KEY] ?? null;
   }
 
-  /** Closes the connection. */
-  close(): void {
-    this.client.stop();
+  /** Closes the connection. Idempotent. */
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  /** Closes the connection (`await using env = ...`). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 }

@@ -6,37 +6,36 @@
  * @module
  */
 
+import { withDeadline } from '../../core/deadline.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, DEFAULT_WEIGHTS_QUEUE } from '../../core/defaults.js';
 import {
-  AbortError,
   type AuthenticationError,
   ClosedError,
   InvalidArgumentError,
   LimitError,
   NotFoundError,
   ProtocolError,
-  TimeoutError,
 } from '../../core/errors.js';
+import type { ConnectionStatus } from '../../core/types.js';
 import { Subscriber, type SubscriberStats } from '../../messaging/broadcast.js';
 import { handshake } from '../../messaging/handshake.js';
-import { type ModeClientOptions, rpcClientOptions, subscriberOptions } from '../../messaging/mode-options.js';
+import {
+  ClientEndpoint,
+  type ClientOptions,
+  rpcClientOptions,
+  subscriberOptions,
+} from '../../messaging/mode-options.js';
 import { type CallOptions, RpcClient } from '../../messaging/rpc-client.js';
-import type { ConnectionStatus, Transport } from '../../transport/types.js';
-import { transportFor } from '../../transport/zmq/zmq-transport.js';
 import { RateLimiter, TrainerConfig, type TrainerConfigOptions } from './config.js';
-import { M_REQUEST, M_TRAIN, TRAINER_MODE, WEIGHTS_TOPIC, type WeightsMessage } from './server.js';
 import type { WaitOptions } from './tables.js';
+import { M_REQUEST, M_TRAIN, TRAINER_MODE, WEIGHTS_TOPIC, type WeightsMessage } from './wire.js';
 
 /** Gets each new weights (the newest, when it falls behind) and their version. May be async: the next weights wait
  * for it to finish. */
 export type WeightsCallback<W = unknown> = (weights: W, info: { version: number }) => void | Promise<void>;
 
-/** Options of {@link TrainerClient.connect}. */
-export interface TrainerClientOptions extends ModeClientOptions {
-  /** Deadline of the connect handshake in ms. @default {@link DEFAULT_CONNECT_TIMEOUT_MS} */
-  timeoutMs?: number;
-  /** Default deadline of each `trainStep` / `request` in ms. @default {@link DEFAULT_TIMEOUT_MS} */
-  callTimeoutMs?: number;
+/** Options of a {@link TrainerClient}: those of every client ({@link ClientOptions}), and the weights queue. */
+export interface TrainerClientOptions extends ClientOptions {
   /** Weights queued for a slow weights callback before the oldest is dropped. @default {@link DEFAULT_WEIGHTS_QUEUE}
    * (the callback always gets the newest weights) */
   weightsQueueSize?: number;
@@ -46,12 +45,13 @@ export interface TrainerClientOptions extends ModeClientOptions {
 
 interface WeightsWaiter {
   min: number;
-  done: (error?: unknown) => void;
+  done: () => void;
+  fail: (error: unknown) => void;
 }
 
 /**
- * An actor's connection to a {@link TrainerServer}. Create it with {@link TrainerClient.connect}, which checks that
- * the client's config equals the server's.
+ * An actor's connection to a `TrainerServer`. {@link TrainerClient.connect} checks at once that the client's config
+ * equals the server's; a client built with `new TrainerClient(host, config)` (the seed's shape) does it on first use.
  *
  * `config.rateLimit` is enforced here: calls are spaced at least `1000 / rateLimit` ms apart (`trainStep` and
  * `request` share the budget). A call over the limit waits for its slot; the wait counts against its deadline, and a
@@ -61,7 +61,7 @@ interface WeightsWaiter {
  * ```ts
  * const config = new TrainerConfig({ dataTable: [new DataTable({ name: 'agent1', size: 2 })] });
  * const trainer = await TrainerClient.connect('gpu-box.local', config);
- * trainer.registerCallback((weights, { version }) => agent.updateWeights(weights));
+ * const unsubscribe = trainer.onWeights((weights, { version }) => agent.updateWeights(weights));
  * await trainer.trainStep('agent1', { observation });
  * ```
  */
@@ -74,50 +74,67 @@ export class TrainerClient<W = unknown> {
   private latest: WeightsMessage<W> | undefined;
   private closed = false;
   private weightCallbackErrors = 0;
+  private readonly rpc: RpcClient;
+  private readonly where: ClientEndpoint;
+  private ready: Promise<void> | undefined;
+  /** The config, equal to the server's once the handshake is done. */
+  readonly config: TrainerConfig;
 
-  private constructor(
-    /** Host of the trainer. */
-    readonly host: string,
-    /** The config, equal to the server's. */
-    readonly config: TrainerConfig,
-    private readonly rpc: RpcClient,
-    private readonly transport: Transport,
-    private readonly options: TrainerClientOptions,
+  /**
+   * Creates a client that connects in the background and performs the handshake on first use (the seed's shape).
+   * @param target a host name (the config's ports are used) or an endpoint URL
+   * @throws {@link InvalidArgumentError} for a bad target or config (a client needs real ports, not 0)
+   */
+  constructor(
+    target: string,
+    config: TrainerConfig | TrainerConfigOptions,
+    private readonly options: TrainerClientOptions = {},
   ) {
-    this.limiter = config.rateLimit === undefined ? undefined : new RateLimiter(config.rateLimit);
+    this.config = TrainerConfig.from(config);
+    if (this.config.portNumber === 0) {
+      throw new InvalidArgumentError('portNumber', "a client needs the server's actual port");
+    }
+    if (this.config.broadcastPort === 0) {
+      throw new InvalidArgumentError('broadcastPort', "a client needs the server's actual port");
+    }
+    this.limiter = this.config.rateLimit === undefined ? undefined : new RateLimiter(this.config.rateLimit);
+    this.where = new ClientEndpoint(target, this.config.portNumber, options);
+    this.rpc = new RpcClient(this.where.transport, this.where.endpoint, rpcClientOptions(options));
   }
 
   /**
-   * Connects to the trainer at `host` (port `config.portNumber`) and performs the config handshake.
+   * Connects to the trainer and performs the config handshake (within `connectTimeoutMs`).
+   * @param target a host name (port `config.portNumber`) or an endpoint URL
    * @throws {@link ConfigMismatchError} naming the fields that differ, {@link TimeoutError} when no trainer answers
-   * within `timeoutMs`, {@link InvalidArgumentError} for an invalid config (a port of 0, for example)
+   * in time, {@link InvalidArgumentError} for an invalid config (a port of 0, for example)
    */
   static async connect<W = unknown>(
-    host: string,
+    target: string,
     config: TrainerConfig | TrainerConfigOptions,
     options: TrainerClientOptions = {},
   ): Promise<TrainerClient<W>> {
-    if (typeof host !== 'string' || host.length === 0) throw new InvalidArgumentError('host', 'must be a host name');
-    const cfg = TrainerConfig.from(config);
-    if (cfg.portNumber === 0) throw new InvalidArgumentError('portNumber', "a client needs the server's actual port");
-    if (cfg.broadcastPort === 0) {
-      throw new InvalidArgumentError('broadcastPort', "a client needs the server's actual port");
-    }
-    const transport = transportFor('client', options);
-    const rpc = new RpcClient(
-      transport,
-      { host, port: cfg.portNumber },
-      rpcClientOptions(options, options.callTimeoutMs ?? DEFAULT_TIMEOUT_MS),
-    );
+    const client = new TrainerClient<W>(target, config, options);
     try {
-      await handshake(rpc, TRAINER_MODE, cfg.toHandshake(), {
-        timeoutMs: options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-      });
+      await client.handshake();
     } catch (e) {
-      rpc.close();
+      await client.close();
       throw e;
     }
-    return new TrainerClient<W>(host, cfg, rpc, transport, options);
+    return client;
+  }
+
+  private handshake(): Promise<void> {
+    if (this.closed) return Promise.reject(new ClosedError('trainer client is closed'));
+    if (!this.ready) {
+      this.ready = handshake(this.rpc, TRAINER_MODE, this.config.toHandshake(), {
+        timeoutMs: this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      });
+      // A failed handshake is tried again on the next call.
+      this.ready.catch(() => {
+        this.ready = undefined;
+      });
+    }
+    return this.ready;
   }
 
   /**
@@ -149,8 +166,9 @@ export class TrainerClient<W = unknown> {
   }
 
   private async send(method: string, name: string, payload: unknown, options: CallOptions): Promise<unknown> {
-    if (this.closed) throw new ClosedError('trainer client is stopped');
-    let timeoutMs = options.timeoutMs ?? this.options.callTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (this.closed) throw new ClosedError('trainer client is closed');
+    await this.handshake();
+    let timeoutMs = options.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (this.limiter) {
       const wait = this.limiter.reserve(timeoutMs);
       if (wait === undefined) {
@@ -167,30 +185,27 @@ export class TrainerClient<W = unknown> {
     return this.rpc.call(method, name, payload ?? null, { ...options, timeoutMs });
   }
 
-  private sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-    if (signal?.aborted) return Promise.reject(new AbortError('call aborted', { cause: signal.reason }));
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => done(new AbortError('call aborted while waiting for the rate limit'));
-      const done = (error?: unknown): void => {
-        clearTimeout(timer);
-        this.sleeps.delete(done);
-        signal?.removeEventListener('abort', onAbort);
-        if (error === undefined) resolve();
-        else reject(error);
-      };
-      const timer = setTimeout(() => done(), ms);
-      this.sleeps.add(done);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+  private async sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    // Ends with the timer (a "timeout" of the wait is its normal end), or early on abort or close.
+    try {
+      await withDeadline<void>({ timeoutMs: ms, signal, what: 'call waiting for the rate limit' }, (settle) => {
+        const stop = (error: unknown): void => settle.reject(error);
+        this.sleeps.add(stop);
+        return () => this.sleeps.delete(stop);
+      });
+    } catch (e) {
+      if (e instanceof Error && e.name === 'TimeoutError') return;
+      throw e;
+    }
   }
 
   /**
-   * Registers `callback` for the weights the trainer broadcasts. The first registration subscribes; if weights were
+   * Calls `callback` with the weights the trainer broadcasts. The first subscription subscribes; if weights were
    * published before, the callback gets the latest at once. A slow callback gets the newest weights next, never a
-   * backlog. Returns a function that unregisters the callback.
-   * @throws {@link ClosedError} when the client is stopped
+   * backlog. Returns a function that unsubscribes the callback.
+   * @throws {@link ClosedError} when the client is closed
    */
-  recvWeightsCallback(callback: WeightsCallback<W>): () => void {
+  onWeights(callback: WeightsCallback<W>): () => void {
     if (typeof callback !== 'function') throw new InvalidArgumentError('callback', 'must be a function');
     this.subscribe();
     this.callbacks.add(callback);
@@ -206,9 +221,14 @@ export class TrainerClient<W = unknown> {
     };
   }
 
-  /** The seed's name of {@link recvWeightsCallback}. */
+  /** The seed's name of {@link onWeights}. */
+  recvWeightsCallback(callback: WeightsCallback<W>): () => void {
+    return this.onWeights(callback);
+  }
+
+  /** The seed's other name of {@link onWeights}. */
   registerCallback(callback: WeightsCallback<W>): () => void {
-    return this.recvWeightsCallback(callback);
+    return this.onWeights(callback);
   }
 
   /** Version of the latest weights received (0: none yet). */
@@ -226,41 +246,37 @@ export class TrainerClient<W = unknown> {
    * @throws {@link TimeoutError}, {@link AbortError}, {@link ClosedError} when the client stops
    */
   waitForWeights(minVersion = 1, options: WaitOptions = {}): Promise<WeightsMessage<W>> {
-    if (this.closed) return Promise.reject(new ClosedError('trainer client is stopped'));
+    if (this.closed) return Promise.reject(new ClosedError('trainer client is closed'));
     this.subscribe();
-    const { timeoutMs, signal } = options;
-    return new Promise<WeightsMessage<W>>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const onAbort = (): void => done(new AbortError('wait for weights aborted', { cause: signal?.reason }));
-      const done = (error?: unknown): void => {
-        this.weightWaiters.delete(waiter);
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        if (error !== undefined) reject(error);
-        else resolve(this.latest!);
-      };
-      const waiter: WeightsWaiter = { min: minVersion, done };
-      if (signal?.aborted) return onAbort();
-      if (this.latest && this.latest.version >= minVersion) return done();
-      this.weightWaiters.add(waiter);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      if (timeoutMs !== undefined) {
-        timer = setTimeout(
-          () => done(new TimeoutError(`no weights of version ≥ ${minVersion} within ${timeoutMs} ms`, timeoutMs)),
-          timeoutMs,
-        );
-      }
-    });
+    return withDeadline<WeightsMessage<W>>(
+      {
+        ...options,
+        what: `wait for weights of version ≥ ${minVersion}`,
+        timeoutMessage: () => `no weights of version ≥ ${minVersion} within ${options.timeoutMs} ms`,
+      },
+      (settle) => {
+        const latest = this.latest;
+        if (latest && latest.version >= minVersion) return settle.resolve(latest);
+        const waiter: WeightsWaiter = {
+          min: minVersion,
+          done: () => settle.resolve(this.latest as WeightsMessage<W>),
+          fail: (e) => settle.reject(e),
+        };
+        this.weightWaiters.add(waiter);
+        return () => this.weightWaiters.delete(waiter);
+      },
+    );
   }
 
   private subscribe(): void {
-    if (this.closed) throw new ClosedError('trainer client is stopped');
+    if (this.closed) throw new ClosedError('trainer client is closed');
     if (this.subscriber) return;
+    const { transport, endpoint } = this.where.stream(this.config.broadcastPort);
     this.subscriber = new Subscriber<WeightsMessage<W>>(
-      this.transport,
-      { host: this.host, port: this.config.broadcastPort },
+      transport,
+      endpoint,
       [WEIGHTS_TOPIC],
-      (d) => this.onWeights(d.payload),
+      (d) => this.receiveWeights(d.payload),
       {
         queueSize: this.options.weightsQueueSize ?? DEFAULT_WEIGHTS_QUEUE,
         ...subscriberOptions(this.options),
@@ -268,7 +284,7 @@ export class TrainerClient<W = unknown> {
     );
   }
 
-  private async onWeights(message: WeightsMessage<W>): Promise<void> {
+  private async receiveWeights(message: WeightsMessage<W>): Promise<void> {
     const m = message as Partial<WeightsMessage<W>> | null;
     if (typeof m !== 'object' || m === null || typeof m.version !== 'number' || !('weights' in m)) {
       this.callbackError(new ProtocolError('weights message needs { version, weights }'));
@@ -323,19 +339,22 @@ export class TrainerClient<W = unknown> {
     return this.subscriber?.authFailure;
   }
 
-  /** Stops the client: calls still waiting and weights waits reject with a `ClosedError`; no more weights arrive. */
-  stop(): void {
+  /**
+   * Closes the client: calls still waiting and weights waits reject with a `ClosedError`; no more weights arrive.
+   * Idempotent.
+   */
+  async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const s of [...this.sleeps]) s(new ClosedError('trainer client stopped'));
-    for (const w of [...this.weightWaiters]) w.done(new ClosedError('trainer client stopped'));
+    for (const s of [...this.sleeps]) s(new ClosedError('trainer client closed'));
+    for (const w of [...this.weightWaiters]) w.fail(new ClosedError('trainer client closed'));
     this.callbacks.clear();
     this.subscriber?.close();
     this.rpc.close();
   }
 
-  /** Same as {@link stop}. */
-  close(): void {
-    this.stop();
+  /** Closes the client (`await using client = ...`). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 }

@@ -1,50 +1,45 @@
 /**
  * Trainer mode, server side: actors on edge devices stream experience into the trainer's bounded data tables with
  * `trainStep`; the trainer runs a train callback per step, serves custom requests, and broadcasts new weights to every
- * actor. Composes {@link RpcServer}, {@link Publisher} and the config handshake; holds no socket code. The client is
- * in `trainer-client.ts`, the config in `trainer-config.ts`, the tables in `tables.ts`, the file format in
- * `persist.ts`. See docs/trainer.md.
+ * actor. Composes the rpc server, the publisher and the config handshake; holds no socket code. The client is in
+ * `client.ts`, the config in `config.ts`, the tables in `tables.ts`, the file format in `persist.ts`. See
+ * docs/trainer.md.
  *
  * @module
  */
 
-import {
-  DEFAULT_BIND_HOST,
-  DEFAULT_MAX_PENDING_TRAIN_STEPS,
-  DEFAULT_MAX_PENDING_TRAIN_STEPS_PER_CLIENT,
-} from '../../core/defaults.js';
+import { untilAborted } from '../../core/deadline.js';
+import { DEFAULT_MAX_PENDING_TRAIN_STEPS, DEFAULT_MAX_PENDING_TRAIN_STEPS_PER_CLIENT } from '../../core/defaults.js';
 import { ClosedError, EdgeMLError, InvalidArgumentError, LimitError, NotFoundError } from '../../core/errors.js';
 import { Publisher, type PublisherStats } from '../../messaging/broadcast.js';
 import { serveHandshake } from '../../messaging/handshake.js';
-import { type ModeServerOptions, publisherOptions, rpcServerOptions } from '../../messaging/mode-options.js';
-import { type RequestContext, RpcServer, type RpcServerStats } from '../../messaging/rpc-server.js';
-import { transportFor } from '../../transport/zmq/zmq-transport.js';
+import {
+  publisherOptions,
+  rpcServerOptions,
+  ServerEndpoints,
+  type ServerOptions,
+} from '../../messaging/mode-options.js';
+import { type RequestContext, RpcServer, type ServerStats } from '../../messaging/rpc-server.js';
 import { TrainerConfig, type TrainerConfigOptions } from './config.js';
 import { type FileLimits, loadTrainerData, saveTrainerData } from './persist.js';
 import { type SampleOptions, Table, type TableStats, type WaitOptions } from './tables.js';
+import { M_REQUEST, M_TRAIN, TRAINER_MODE, WEIGHTS_TOPIC, type WeightsMessage } from './wire.js';
 
-/** Mode name sent in the handshake. */
-export const TRAINER_MODE = 'trainer';
-/** Wire method of `trainStep`; the request's `n` is the table name. */
-export const M_TRAIN = 'train';
-/** Wire method of custom requests; the request's `n` is the request type. */
-export const M_REQUEST = 'request';
-/** Topic the weights are published under. */
-export const WEIGHTS_TOPIC = 'weights';
-
-/** What travels under {@link WEIGHTS_TOPIC}: the weights and their version (1 for the first weights published). */
-export interface WeightsMessage<W = unknown> {
-  version: number;
-  weights: W;
+/** What a train or request callback gets besides its arguments. */
+export interface TrainerContext {
+  /** Identity of the calling actor, stable for one connection. */
+  peer: string;
+  /** Aborts when the call is abandoned (its deadline passed, or the server stops). */
+  signal: AbortSignal;
 }
 
 /** Runs for each `trainStep`, after its payload is stored in table `tableName`; its result goes back to the actor. */
-export type TrainCallback = (tableName: string, payload: unknown) => unknown;
+export type TrainCallback = (tableName: string, payload: unknown, ctx: TrainerContext) => unknown;
 /** Serves a custom request of `type` (one of the config's `requestTypes`); its result goes back to the caller. */
-export type RequestCallback = (type: string, payload: unknown) => unknown;
+export type RequestCallback = (type: string, payload: unknown, ctx: TrainerContext) => unknown;
 
-/** Options of a {@link TrainerServer}: those of every server ({@link ModeServerOptions}) and the train-step bounds. */
-export interface TrainerServerOptions extends ModeServerOptions {
+/** Options of a {@link TrainerServer}: those of every server ({@link ServerOptions}) and the train-step bounds. */
+export interface TrainerServerOptions extends ServerOptions {
   /** Train steps held at once over all clients (stored, waiting for or running their callback); more are answered
    * with a `LimitError` and not stored. @default {@link DEFAULT_MAX_PENDING_TRAIN_STEPS} */
   maxPendingTrainSteps?: number;
@@ -61,12 +56,10 @@ export interface MakeFromFileOptions extends TrainerServerOptions {
   ports?: Pick<TrainerConfigOptions, 'portNumber' | 'broadcastPort'>;
 }
 
-/** Counters of a trainer server. */
-export interface TrainerServerStats {
-  /** Request/reply counters (clients, requests, errors, bytes, in flight, latency). */
-  rpc: RpcServerStats;
+/** Counters of a trainer server: those of every server, and the trainer's own. */
+export interface TrainerServerStats extends ServerStats {
   /** Weights broadcast counters. */
-  publisher: PublisherStats;
+  weights: PublisherStats;
   /** Version of the latest weights published (0: none yet). */
   weightsVersion: number;
   /** Train steps stored and waiting for or running their callback. */
@@ -100,7 +93,7 @@ export class TrainerServer {
   private readonly tables = new Map<string, Table>();
   private readonly rpc: RpcServer;
   private readonly publisher: Publisher;
-  private readonly host: string;
+  private readonly endpoints: ServerEndpoints;
   private readonly maxPending: number;
   private readonly maxPendingPerClient: number;
   private readonly pendingByPeer = new Map<string, number>();
@@ -139,10 +132,9 @@ export class TrainerServer {
       throw new InvalidArgumentError('maxPendingTrainStepsPerClient', 'must be a positive integer');
     }
     for (const t of this.config.dataTable) this.tables.set(t.name, new Table(t));
-    this.host = options.host ?? DEFAULT_BIND_HOST;
-    const transport = transportFor('server', options);
-    this.rpc = new RpcServer(transport, rpcServerOptions(options));
-    this.publisher = new Publisher(transport, publisherOptions(options));
+    this.endpoints = new ServerEndpoints(options, this.config.portNumber);
+    this.rpc = new RpcServer(rpcServerOptions(options));
+    this.publisher = new Publisher(publisherOptions(options));
     // Updated in place with the bound ports once started (serveHandshake compares against this object).
     this.handshakeRecord = { ...this.config.toHandshake() };
     serveHandshake(this.rpc, TRAINER_MODE, this.handshakeRecord);
@@ -167,7 +159,9 @@ export class TrainerServer {
     this.pending++;
     this.pendingByPeer.set(ctx.peer, mine + 1);
     const callback = this.trainCallback;
-    const run = this.chain.then(() => (callback ? callback(name, payload) : null));
+    // Train callbacks run one at a time; a step abandoned at its deadline no longer holds up the ones after it.
+    const tctx: TrainerContext = { peer: ctx.peer, signal: ctx.signal };
+    const run = this.chain.then(() => untilAborted(callback ? callback(name, payload, tctx) : null, ctx.signal));
     this.chain = run.then(
       () => undefined,
       () => undefined,
@@ -189,7 +183,7 @@ export class TrainerServer {
       );
     }
     if (!this.requestCallback) throw new NotFoundError(`request type ${type} has no request callback on the trainer`);
-    return this.requestCallback(type, payload);
+    return this.requestCallback(type, payload, { peer: ctx.peer, signal: ctx.signal });
   }
 
   private unknownTable(name: string | undefined): NotFoundError {
@@ -205,15 +199,23 @@ export class TrainerServer {
   /** Binds the request/reply and broadcast ports; resolves once both are bound. */
   async start(): Promise<void> {
     if (this.started) throw new EdgeMLError('trainer server already started');
-    const broadcastPort = await this.publisher.start({ host: this.host, port: this.config.broadcastPort });
+    const [broadcastPort = this.config.broadcastPort] = await this.publisher.start(
+      this.endpoints.stream(this.config.broadcastPort),
+    );
     let port: number;
     try {
-      port = await this.rpc.start({ host: this.host, port: this.config.portNumber });
+      [port = this.config.portNumber] = await this.rpc.start(this.endpoints.rpc());
     } catch (e) {
       await this.publisher.stop();
       throw e;
     }
-    Object.assign(this.handshakeRecord, this.config.withPorts(port, broadcastPort).toHandshake());
+    // The handshake compares the configured ports; a port of 0 stands for the one bound.
+    const c = this.config;
+    const ports = c.withPorts(
+      c.portNumber === 0 ? port : c.portNumber,
+      c.broadcastPort === 0 ? broadcastPort : c.broadcastPort,
+    );
+    Object.assign(this.handshakeRecord, ports.toHandshake());
     this.started = true;
   }
 
@@ -240,6 +242,11 @@ export class TrainerServer {
     await this.rpc.stop();
     await this.publisher.stop();
     for (const t of this.tables.values()) t.cancelWaits();
+  }
+
+  /** Stops the server (`await using server = ...`). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
   }
 
   /**
@@ -317,8 +324,8 @@ export class TrainerServer {
     const tables: Record<string, TableStats> = {};
     for (const [name, t] of this.tables) tables[name] = t.stats();
     return {
-      rpc: this.rpc.stats(),
-      publisher: this.publisher.stats(),
+      ...this.rpc.stats(),
+      weights: this.publisher.stats(),
       weightsVersion: this.version,
       pendingTrainSteps: this.pending,
       busyRejections: this.busyRejections,

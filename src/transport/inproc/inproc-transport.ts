@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EdgeMLError } from '../../core/errors.js';
+import type { Endpoint } from '../../core/types.js';
 import type { Frame } from '../../wire/codec.js';
 import type {
   Address,
@@ -149,7 +150,8 @@ export class InprocTransport implements Transport {
   }
 
   private freePort(address: Address, taken: Map<string, unknown>): number {
-    if (address.port !== 0) {
+    // An `inproc://name` URL names its socket exactly (port 0 included); port 0 of another address picks a free one.
+    if (address.port !== 0 || (address as Partial<Endpoint>).scheme === 'inproc') {
       if (taken.has(this.key(address))) throw new EdgeMLError(`cannot listen on ${this.key(address)}: address in use`);
       return address.port;
     }
@@ -235,4 +237,15 @@ export class InprocTransport implements Transport {
     if (pub) queueMicrotask(() => this.join(pub, sub));
     return sub;
   }
+}
+
+let shared: InprocTransport | undefined;
+
+/**
+ * The in-process network that `inproc://` URLs name when no `transport` option is given: one per copy of edgeml,
+ * made on first use.
+ */
+export function defaultInprocTransport(): InprocTransport {
+  shared ??= new InprocTransport();
+  return shared;
 }

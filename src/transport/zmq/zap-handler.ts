@@ -1,7 +1,8 @@
 /**
- * The process-wide ZAP handler (ZeroMQ RFC 27): it answers libzmq's authentication requests for the CURVE servers of
- * this process that restrict clients to a list of public keys. Internal: the ZeroMQ transport registers a domain per
- * bound socket and releases it when the socket closes.
+ * The ZAP handler (ZeroMQ RFC 27) of edgeml's own ZeroMQ context (`context.ts`): it answers libzmq's authentication
+ * requests for the CURVE servers of this copy of edgeml that restrict clients to a list of public keys, and for no
+ * other socket of the process. Internal: the ZeroMQ transport registers a domain per bound socket and releases it
+ * when the socket closes.
  *
  * @module
  */
@@ -9,17 +10,18 @@ import { setTimeout as delay } from 'node:timers/promises';
 import * as zmq from 'zeromq';
 import { EdgeMLError } from '../../core/errors.js';
 import { z85Encode } from '../curve-keys.js';
+import { edgemlContext } from './context.js';
 
 const ZAP_ENDPOINT = 'inproc://zeromq.zap.01';
 /** Prefix of the ZAP domains edgeml registers; a request naming such a domain that is not registered is refused. */
 const DOMAIN_PREFIX = 'edgeml-';
 
 /**
- * The process-wide ZAP handler: answers libzmq's authentication requests for CURVE servers that restrict clients.
- * Each such server registers a ZAP domain with its allowed client keys; the handler's socket exists only while at
- * least one domain is registered, so it never keeps the process alive on its own.
+ * The ZAP handler of edgeml's context: answers libzmq's authentication requests for CURVE servers that restrict
+ * clients. Each such server registers a ZAP domain with its allowed client keys; the handler's socket exists only
+ * while at least one domain is registered, so it never keeps the process alive on its own.
  *
- * While the handler is bound, libzmq asks it about every CURVE connection of the process, also those of CURVE
+ * While the handler is bound, libzmq asks it about every CURVE connection in edgeml's context, also those of CURVE
  * servers that set no domain (servers without an allow-list): those are accepted, as libzmq itself does when no
  * handler is bound. A domain of ours that is no longer registered is refused. Servers that register set
  * `zapEnforceDomain`, so a connection that arrives while no handler is bound fails instead of slipping through.
@@ -60,7 +62,7 @@ class ZapHandler {
   private sync(): Promise<void> {
     this.transition = this.transition.then(async () => {
       if (this.domains.size > 0 && !this.socket) {
-        const socket = new zmq.Router({ linger: 0 });
+        const socket = new zmq.Router({ linger: 0, context: edgemlContext() });
         try {
           await bindInproc(socket);
         } catch (e) {
@@ -125,5 +127,5 @@ async function bindInproc(socket: zmq.Router): Promise<void> {
   }
 }
 
-/** The process-wide ZAP handler (internal). */
+/** The ZAP handler of edgeml's ZeroMQ context (internal). */
 export const zapHandler = new ZapHandler();

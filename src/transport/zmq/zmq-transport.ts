@@ -28,7 +28,7 @@ import {
   DEFAULT_RECONNECT_MAX_MS,
   DEFAULT_RECONNECT_MS,
 } from '../../core/defaults.js';
-import { EdgeMLError, InvalidArgumentError } from '../../core/errors.js';
+import { EdgeMLError } from '../../core/errors.js';
 import type { Frame } from '../../wire/codec.js';
 import {
   type ClientSecurity,
@@ -51,6 +51,7 @@ import type {
   Transport,
 } from '../types.js';
 import { ClientLink } from './client-link.js';
+import { edgemlContext } from './context.js';
 import { Backoff, PublishFlow, SendQueue } from './send-queue.js';
 import { zapHandler } from './zap-handler.js';
 
@@ -275,6 +276,7 @@ export class ZmqTransport implements Transport {
     let port: number;
     try {
       socket = new zmq.Router({
+        context: edgemlContext(),
         ...commonOptions(options),
         ...security.options,
         sendHighWaterMark: 10_000,
@@ -298,6 +300,7 @@ export class ZmqTransport implements Transport {
     options?: SocketOptions & ClientHandlers,
   ): RequestSocket {
     const socket = new zmq.Dealer({
+      context: edgemlContext(),
       ...commonOptions(options),
       ...this.clientOptions(),
       immediate: true,
@@ -324,6 +327,7 @@ export class ZmqTransport implements Transport {
     let port: number;
     try {
       socket = new zmq.XPublisher({
+        context: edgemlContext(),
         ...commonOptions(options),
         ...security.options,
         sendHighWaterMark: DEFAULT_PUBLISH_HWM,
@@ -352,6 +356,7 @@ export class ZmqTransport implements Transport {
     options?: SocketOptions & ClientHandlers,
   ): SubscribeSocket {
     const socket = new zmq.Subscriber({
+      context: edgemlContext(),
       ...commonOptions(options),
       ...this.clientOptions(),
       reconnectInterval: DEFAULT_RECONNECT_MS,
@@ -367,27 +372,4 @@ export class ZmqTransport implements Transport {
     });
     return wrapped;
   }
-}
-
-/**
- * The transport a server's or client's options ask for: their `transport` when given, otherwise a
- * {@link ZmqTransport} with their `security` on that `side` (a CURVE server or client; plain TCP without security).
- * @throws {@link InvalidArgumentError} when both `transport` and `security` are given, or naming an invalid key
- */
-export function transportFor<S extends 'server' | 'client'>(
-  side: S,
-  options: {
-    transport?: Transport | undefined;
-    security?: (S extends 'server' ? ServerSecurity : ClientSecurity) | undefined;
-  },
-): Transport {
-  const { transport, security } = options;
-  if (transport !== undefined && security !== undefined) {
-    throw new InvalidArgumentError('security', 'give either transport or security, not both (a ZmqTransport takes it)');
-  }
-  if (transport) return transport;
-  if (security === undefined) return new ZmqTransport();
-  return side === 'server'
-    ? new ZmqTransport({ server: resolveServerSecurity(security as ServerSecurity, 'security') })
-    : new ZmqTransport({ client: resolveClientSecurity(security as ClientSecurity, 'security') });
 }

@@ -1,0 +1,121 @@
+/**
+ * Inference mode, client side: edge devices call the interfaces of an {@link InferenceServer}.
+ *
+ * @module
+ */
+
+import { DEFAULT_CONNECT_TIMEOUT_MS } from '../../core/defaults.js';
+import type { ConnectionStatus } from '../../core/types.js';
+import { ClientEndpoint, type ClientOptions, rpcClientOptions } from '../../messaging/mode-options.js';
+import { type CallOptions, RpcClient } from '../../messaging/rpc-client.js';
+import { M_PING } from '../../messaging/rpc-server.js';
+import { checkName, type InferenceApi, M_CALL, M_INTERFACES, type UntypedApi } from './api.js';
+
+/** Options of an {@link InferenceClient}: those of every client ({@link ClientOptions}). */
+export type InferenceClientOptions = ClientOptions;
+
+/**
+ * Calls the interfaces of an `InferenceServer`. The client connects in the background and reconnects by itself: a
+ * call made while the server is down waits for it until the call's deadline.
+ *
+ * The type parameter, optional, checks interface names, payloads and results at compile time (the same map as the
+ * server's).
+ *
+ * @example
+ * ```ts
+ * const client = await InferenceClient.connect<Api>('tcp://gpu-box.local:5555');
+ * const { label } = await client.call('classify', { image: tensor }, { timeoutMs: 500 });
+ * await client.close();
+ * ```
+ */
+export class InferenceClient<Api extends InferenceApi<Api> = UntypedApi> {
+  private readonly rpc: RpcClient;
+
+  /**
+   * The seed's shape: `new InferenceClient(host, port)`; or `new InferenceClient(url)` with an endpoint URL.
+   * @throws {@link InvalidArgumentError} for a bad host, port, URL or option
+   */
+  constructor(target: string, port?: number, options?: InferenceClientOptions);
+  constructor(target: string, options?: InferenceClientOptions);
+  constructor(
+    target: string,
+    portOrOptions?: number | InferenceClientOptions,
+    maybeOptions: InferenceClientOptions = {},
+  ) {
+    const port = typeof portOrOptions === 'number' ? portOrOptions : undefined;
+    const options = typeof portOrOptions === 'object' ? portOrOptions : maybeOptions;
+    const where = new ClientEndpoint(target, port, options);
+    this.rpc = new RpcClient(where.transport, where.endpoint, rpcClientOptions(options));
+  }
+
+  /**
+   * Connects and resolves once the server has answered a ping (within `connectTimeoutMs`).
+   * @throws {@link TimeoutError} when no server answers in time, {@link AuthenticationError} when it refuses this
+   * client's security
+   */
+  static async connect<A extends InferenceApi<A> = UntypedApi>(
+    target: string,
+    options: InferenceClientOptions & { port?: number } = {},
+  ): Promise<InferenceClient<A>> {
+    const { port, ...rest } = options;
+    const client = new InferenceClient<A>(target, port, rest);
+    try {
+      await client.ping({ timeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS });
+    } catch (e) {
+      await client.close();
+      throw e;
+    }
+    return client;
+  }
+
+  /**
+   * Calls interface `name` with `payload` and resolves with its result.
+   * @throws {@link NotFoundError} for an unknown interface (the message lists the available ones),
+   * {@link RemoteError} when the handler threw, {@link TimeoutError} at the deadline, {@link AbortError} on abort,
+   * {@link AuthenticationError} when the server refuses this client's security.
+   */
+  async call<K extends keyof Api & string>(
+    name: K,
+    ...[payload, options]: undefined extends Api[K]['request']
+      ? [payload?: Api[K]['request'], options?: CallOptions]
+      : [payload: Api[K]['request'], options?: CallOptions]
+  ): Promise<Api[K]['reply']> {
+    checkName(name);
+    return (await this.rpc.call(M_CALL, name, payload ?? null, options)) as Api[K]['reply'];
+  }
+
+  /** Names of the interfaces the server has registered. */
+  async interfaces(options?: CallOptions): Promise<string[]> {
+    return (await this.rpc.call(M_INTERFACES, undefined, null, options)) as string[];
+  }
+
+  /** Round trip to the server; resolves with the time it took in ms. */
+  async ping(options?: CallOptions): Promise<number> {
+    const t = performance.now();
+    await this.rpc.call(M_PING, undefined, null, options);
+    return performance.now() - t;
+  }
+
+  /** Connection status. */
+  get status(): ConnectionStatus {
+    return this.rpc.status;
+  }
+
+  /**
+   * Connection status changes of the request connection from now on, as an async iterator that ends when the client
+   * is closed or `signal` aborts: `for await (const status of client.statusEvents()) console.log(status)`.
+   */
+  statusEvents(signal?: AbortSignal): AsyncGenerator<ConnectionStatus, void, undefined> {
+    return this.rpc.statusEvents(signal);
+  }
+
+  /** Closes the client; calls still waiting reject with a `ClosedError`. Idempotent. */
+  async close(): Promise<void> {
+    this.rpc.close();
+  }
+
+  /** Closes the client (`await using client = ...`). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
