@@ -29,10 +29,7 @@ export interface Settle<T> {
  * function (anything else it returns is ignored), called once however the wait ends.
  * @throws {@link InvalidArgumentError} for a `timeoutMs` that is not positive
  */
-export function withDeadline<T>(
-  options: DeadlineOptions,
-  start: (settle: Settle<T>) => unknown,
-): Promise<T> {
+export function withDeadline<T>(options: DeadlineOptions, start: (settle: Settle<T>) => unknown): Promise<T> {
   const { timeoutMs, signal, what } = options;
   if (timeoutMs !== undefined && !(timeoutMs > 0)) {
     return Promise.reject(new InvalidArgumentError('timeoutMs', 'must be a positive number'));
@@ -60,7 +57,10 @@ export function withDeadline<T>(
     }
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const returned = start({ resolve: (v) => finish(undefined, v), reject: (e) => finish(e ?? new Error('rejected')) });
+      const returned = start({
+        resolve: (v) => finish(undefined, v),
+        reject: (e) => finish(e ?? new Error('rejected')),
+      });
       if (typeof returned === 'function') cleanup = returned as () => void;
     } catch (e) {
       finish(e);
