@@ -88,24 +88,22 @@ def test_invalid_vector_is_refused(vec: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("vec", [v for v in INVALID if v["name"].startswith("lz4")], ids=lambda v: v["name"])
-def test_invalid_lz4_never_crashes_reference_decoder(vec: dict[str, Any]) -> None:
-    """Our strict decoder refuses these; the lz4 package is only used to compress (recorded in PROTOCOL_NOTES)."""
-    lz4 = pytest.importorskip("lz4.block")
-    frames = _frames(vec)
-    if len(frames) < 2:
-        pytest.skip("no data frame")
-    try:
-        lz4.decompress(frames[1], uncompressed_size=4)
-    except Exception:
-        pass
+def test_invalid_lz4_refused_by_pure_decoder(vec: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same vectors with the pure-Python LZ4 decoder (used when the lz4 package is absent)."""
+    monkeypatch.setattr(lz4block, "_lz4", None)
+    with pytest.raises(getattr(edgeml, vec["error"])):
+        codec.decode_message(_frames(vec), _limits(vec))
 
 
-def test_lz4_roundtrip_of_vectors() -> None:
-    for vec in VECTORS:
-        if vec["name"].startswith("lz4-") and (vec.get("encode") or {}).get("compression"):
-            frames = _frames(vec)
-            value = codec.decode_message(frames)
-            assert value is not None
+@pytest.mark.parametrize("vec", [v for v in VECTORS if v["name"].startswith("lz4")], ids=lambda v: v["name"])
+def test_valid_lz4_with_pure_decoder(vec: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lz4block, "_lz4", None)
+    assert to_tagged(codec.decode_message(_frames(vec))) == vec["value"]
+
+
+def test_lz4_roundtrip() -> None:
     pytest.importorskip("lz4.block")
-    data = bytes(range(256)) * 100
-    assert lz4block.decompress(lz4block.compress(data), len(data)) == data
+    data = bytes(range(256)) * 100 + b"x" * 5000
+    packed = lz4block.compress(data)
+    assert lz4block.decompress(packed, len(data)) == data
+    assert lz4block.decompress(packed, len(data), pure=True) == data

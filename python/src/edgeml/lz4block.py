@@ -18,8 +18,31 @@ def max_decompressed_length(n: int) -> int:
     return n * 255
 
 
-def decompress(src: bytes | memoryview, raw_length: int) -> bytes:
-    """Decodes one LZ4 block that must give exactly ``raw_length`` bytes. Raises ProtocolError otherwise."""
+try:
+    import lz4.block as _lz4
+except ImportError:  # pragma: no cover - depends on the environment
+    _lz4 = None
+
+
+def decompress(src: bytes | memoryview, raw_length: int, *, pure: bool = False) -> bytes:
+    """Decodes one LZ4 block that must give exactly ``raw_length`` bytes. Raises ProtocolError otherwise.
+
+    Uses the ``lz4`` package when installed (it refuses out-of-bounds matches and offset 0; the exact length is
+    checked here), else the pure-Python decoder below (``pure=True`` forces it)."""
+    if _lz4 is not None and not pure and raw_length > 0 and len(src) > 0:
+        if raw_length > max_decompressed_length(len(src)):
+            raise _corrupt(f"{len(src)} bytes cannot decode to {raw_length} bytes")
+        try:
+            out = _lz4.decompress(src, uncompressed_size=raw_length)
+        except Exception as e:  # lz4.block.LZ4BlockError
+            raise _corrupt(str(e)) from None
+        if len(out) != raw_length:
+            raise _corrupt(f"decodes to {len(out)} bytes, {raw_length} declared")
+        return out
+    return _decompress_pure(src, raw_length)
+
+
+def _decompress_pure(src: bytes | memoryview, raw_length: int) -> bytes:
     src = bytes(src)
     end = len(src)
     if raw_length < 0:

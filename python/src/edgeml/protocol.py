@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Union
 
 from . import errors as E
@@ -272,4 +272,3 @@ __all__ = [
     "error_to_wire",
     "peek_request_id",
 ]
-_ = field
