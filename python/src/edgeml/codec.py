@@ -251,7 +251,7 @@ def _write_ext(out: bytearray, code: int, body: bytes | bytearray) -> None:
 
 
 def _as_bytes_view(a: np.ndarray) -> memoryview:  # type: ignore[type-arg]
-    return memoryview(a).cast("B") if a.size else memoryview(b"")
+    return memoryview(a.reshape(-1).view(np.uint8)) if a.size else memoryview(b"")
 
 
 _TORCH: Any = None
