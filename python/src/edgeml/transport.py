@@ -7,6 +7,7 @@ from __future__ import annotations
 
 
 import socket as _socket
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,8 +50,17 @@ def bind(sock: zmq.Socket[Any], host: str, port: int, security: ServerSecurity |
     try:
         if port == 0:
             return sock.bind_to_random_port(f"tcp://{host}", min_port=1024, max_port=65535, max_tries=200)
-        sock.bind(f"tcp://{host}:{port}")
-        return port
+        # A port just released by a socket of this process is freed by libzmq's I/O thread shortly after close:
+        # retry briefly, as the TypeScript side does.
+        deadline = time.monotonic() + 2.0
+        while True:
+            try:
+                sock.bind(f"tcp://{host}:{port}")
+                return port
+            except zmq.ZMQError as e:
+                if e.errno != zmq.EADDRINUSE or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
     except zmq.ZMQError as e:
         raise EdgeMLError(f"cannot listen on tcp://{host}:{port}: {e}") from e
 
