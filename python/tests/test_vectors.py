@@ -54,10 +54,11 @@ def test_valid_vector_reencodes(vec: dict[str, Any]) -> None:
         assert to_tagged(codec.decode_message(out)) == to_tagged(header)
 
 
-@pytest.mark.parametrize("vec", VECTORS, ids=[v["name"] for v in VECTORS])
+ENVELOPES = [v for v in VECTORS if v["name"].startswith("envelope")]
+
+
+@pytest.mark.parametrize("vec", ENVELOPES, ids=[v["name"] for v in ENVELOPES])
 def test_valid_vector_envelopes(vec: dict[str, Any]) -> None:
-    if not vec["name"].startswith("envelope"):
-        pytest.skip("not an envelope")
     env = protocol.decode_envelope(_frames(vec))
     assert env.kind in ("req", "rep", "err", "pub")
 
