@@ -7,14 +7,26 @@ const port = arg('port', 5555);
 const client = new InferenceClient('127.0.0.1', port, { timeoutMs: 10000 });
 const batches: number[] = [];
 const t = performance.now();
-await Promise.all(Array.from({ length: arg('clients', 8) }, async () => {
-  for (let i = 0; i < arg('calls', 50); i++) {
-    const x = new Tensor('float32', Float32Array.from({ length: 16 }, () => Math.random()), [16]);
-    const r = (await client.call('classify', { x })) as { logits: Tensor; batch: number };
-    if (r.logits.shape[0] !== 4) throw new Error('bad logits');
-    batches.push(r.batch);
-  }
-}));
+await Promise.all(
+  Array.from({ length: arg('clients', 8) }, async () => {
+    for (let i = 0; i < arg('calls', 50); i++) {
+      const x = new Tensor(
+        'float32',
+        Float32Array.from({ length: 16 }, () => Math.random()),
+        [16],
+      );
+      const r = (await client.call('classify', { x })) as { logits: Tensor; batch: number };
+      if (r.logits.shape[0] !== 4) throw new Error('bad logits');
+      batches.push(r.batch);
+    }
+  }),
+);
 const ms = performance.now() - t;
-console.log(JSON.stringify({ calls: batches.length, ms: Math.round(ms), meanBatch: batches.reduce((a, b) => a + b, 0) / batches.length }));
+console.log(
+  JSON.stringify({
+    calls: batches.length,
+    ms: Math.round(ms),
+    meanBatch: batches.reduce((a, b) => a + b, 0) / batches.length,
+  }),
+);
 client.close();

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -104,25 +103,4 @@ describe('docs/protocol.md', () => {
       expect(doc).toContain(`\`${code}\``);
     }
   });
-});
-
-function pythonWithMsgpack(): string | undefined {
-  for (const py of [process.env.EDGEML_PYTHON, 'python3', '/usr/bin/python3']) {
-    if (!py) continue;
-    if (spawnSync(py, ['-c', 'import msgpack'], { stdio: 'ignore' }).status === 0) return py;
-  }
-  return undefined;
-}
-
-const python = pythonWithMsgpack();
-
-describe('independent check in Python', () => {
-  it.skipIf(python === undefined)(
-    'check_vectors.py (Python 3 + msgpack only) accepts every vector (skipped without python3 + msgpack)',
-    () => {
-      const r = spawnSync(python!, [join(here, 'check_vectors.py')], { encoding: 'utf8' });
-      expect(r.stdout).toContain(`${vectors.length}/${vectors.length} vectors ok`);
-      expect(r.status).toBe(0);
-    },
-  );
 });

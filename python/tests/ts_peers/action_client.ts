@@ -3,9 +3,13 @@
 import { edgeml, say } from './common.js';
 
 const [port, broadcastPort] = process.argv.slice(2).map(Number);
-const config = new edgeml.ActionConfig({ portNumber: port!, broadcastPort: broadcastPort!, actionKeys: ['move', 'publish'],
-  observationKeys: ['cam', 'state'] });
-const client = await edgeml.ActionClient.connect('127.0.0.1', config, { timeoutMs: 10000 });
+const config = new edgeml.ActionConfig({
+  portNumber: port!,
+  broadcastPort: broadcastPort!,
+  actionKeys: ['move', 'publish'],
+  observationKeys: ['cam', 'state'],
+});
+const client = await edgeml.ActionClient.connect('127.0.0.1', config, { connectTimeoutMs: 10000 });
 const out: Record<string, unknown> = {};
 const o = (await client.obs(['cam'])) as { cam: edgeml.Tensor };
 out.obs = o.cam instanceof edgeml.Tensor && o.cam.dtype === 'uint8' && o.cam.shape.join() === '4,5,3';
@@ -24,10 +28,12 @@ await client.act('publish', null);
 while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 out.stream = seen;
 try {
-  const other = await edgeml.ActionClient.connect('127.0.0.1', config.with({ actionKeys: ['other'] }), { timeoutMs: 5000 });
-  other.stop();
+  const other = await edgeml.ActionClient.connect('127.0.0.1', config.with({ actionKeys: ['other'] }), {
+    connectTimeoutMs: 5000,
+  });
+  await other.close();
 } catch (e) {
   out.mismatch = (e as edgeml.ConfigMismatchError).fields;
 }
 say(out);
-client.stop();
+await client.close();

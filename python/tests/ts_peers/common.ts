@@ -1,14 +1,51 @@
 // Shared helpers of the TypeScript peers used by the Python cross-language tests.
 import * as edgeml from '../../../src/index.js';
 
-export const DTYPES = ['bool', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64',
-  'float16', 'bfloat16', 'float32', 'float64'] as const;
-const ITEMSIZE: Record<string, number> = { bool: 1, int8: 1, uint8: 1, int16: 2, uint16: 2, int32: 4, uint32: 4,
-  int64: 8, uint64: 8, float16: 2, bfloat16: 2, float32: 4, float64: 8 };
-const CTOR: Record<string, new (b: ArrayBuffer) => ArrayBufferView> = { bool: Uint8Array, int8: Int8Array,
-  uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array,
-  int64: BigInt64Array, uint64: BigUint64Array, float16: Uint16Array, bfloat16: Uint16Array,
-  float32: Float32Array, float64: Float64Array } as never;
+export const DTYPES = [
+  'bool',
+  'int8',
+  'uint8',
+  'int16',
+  'uint16',
+  'int32',
+  'uint32',
+  'int64',
+  'uint64',
+  'float16',
+  'bfloat16',
+  'float32',
+  'float64',
+] as const;
+const ITEMSIZE: Record<string, number> = {
+  bool: 1,
+  int8: 1,
+  uint8: 1,
+  int16: 2,
+  uint16: 2,
+  int32: 4,
+  uint32: 4,
+  int64: 8,
+  uint64: 8,
+  float16: 2,
+  bfloat16: 2,
+  float32: 4,
+  float64: 8,
+};
+const CTOR: Record<string, new (b: ArrayBuffer) => ArrayBufferView> = {
+  bool: Uint8Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
+  float16: Uint16Array,
+  bfloat16: Uint16Array,
+  float32: Float32Array,
+  float64: Float64Array,
+} as never;
 
 /** The byte pattern both sides build for a tensor of `dtype` with `n` elements (bool: 0/1). */
 export function pattern(dtype: string, n: number): Uint8Array {

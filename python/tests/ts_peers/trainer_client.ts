@@ -2,7 +2,7 @@
 import { edgeml, say, tensor } from './common.js';
 
 const config = new edgeml.TrainerConfig(JSON.parse(process.argv[2]!));
-const client = await edgeml.TrainerClient.connect('127.0.0.1', config, { timeoutMs: 10000 });
+const client = await edgeml.TrainerClient.connect('127.0.0.1', config, { connectTimeoutMs: 10000 });
 const out: Record<string, unknown> = {};
 const steps = [];
 for (let i = 0; i < 5; i++) steps.push(await client.trainStep('agent1', { i, obs: tensor('float32', [3]) }));
@@ -22,4 +22,4 @@ while (got.length < 2 && Date.now() < deadline) await new Promise((r) => setTime
 out.weights = got;
 out.version = client.weightsVersion;
 say(out);
-client.stop();
+await client.close();

@@ -3,7 +3,9 @@ import { edgeml, say } from './common.js';
 
 const [mode, path] = process.argv.slice(2) as [string, string];
 if (mode === 'write') {
-  const s = new edgeml.TrainerServer(new edgeml.TrainerConfig({ dataTable: [new edgeml.DataTable({ name: 'a', size: 4 })] }));
+  const s = new edgeml.TrainerServer(
+    new edgeml.TrainerConfig({ dataTable: [new edgeml.DataTable({ name: 'a', size: 4 })] }),
+  );
   s.insert('a', { t: new edgeml.Tensor('float32', new Float32Array([1, 2]), [2]), n: 1 });
   await s.saveData(path);
   say({ ok: true });
