@@ -3,6 +3,10 @@
  */
 
 import { createServer } from 'node:net';
+import { tcpEndpoint } from '../src/core/endpoint.js';
+import { latestFetcher, type Publisher, type SubscriberOptions, serveLatest } from '../src/messaging/broadcast.js';
+import { RpcClient } from '../src/messaging/rpc-client.js';
+import { RpcServer } from '../src/messaging/rpc-server.js';
 import { generateKeyPair } from '../src/transport/curve-keys.js';
 import { InprocTransport } from '../src/transport/inproc/inproc-transport.js';
 import type { Transport } from '../src/transport/types.js';
@@ -64,4 +68,34 @@ export function gate<T = void>(): { promise: Promise<T>; open: (v: T) => void } 
     open = r;
   });
   return { promise, open };
+}
+
+/**
+ * Serves `latest` for a bare publisher the way every mode does (an rpc server beside it), and returns the fetch its
+ * subscribers pass as `fetchLatest`, and a close function for both ends.
+ */
+export async function latestService(
+  transport: Transport,
+  pub: Publisher,
+): Promise<{ fetchLatest: NonNullable<SubscriberOptions['fetchLatest']>; close: () => Promise<void> }> {
+  const rpc = new RpcServer();
+  serveLatest(rpc, pub);
+  const [port] = (await rpc.start([{ transport, endpoint: tcpEndpoint(HOST, 0) }])) as [number];
+  const via = latestVia(transport, port);
+  return {
+    fetchLatest: via.fetchLatest,
+    close: async () => {
+      via.close();
+      await rpc.stop();
+    },
+  };
+}
+
+/** The `fetchLatest` of a subscriber whose publisher's request channel (a mode server's port) is `port`. */
+export function latestVia(
+  transport: Transport,
+  port: number,
+): { fetchLatest: NonNullable<SubscriberOptions['fetchLatest']>; close: () => void } {
+  const client = new RpcClient(transport, tcpEndpoint(HOST, port), { timeoutMs: 5000 });
+  return { fetchLatest: latestFetcher((m, n, p) => client.call(m, n, p)), close: () => client.close() };
 }

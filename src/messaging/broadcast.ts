@@ -1,19 +1,35 @@
 /**
- * Publish/subscribe on top of a {@link Transport}. A publisher keeps the latest message per topic and sends it again
- * whenever a subscriber subscribes, so a late joiner gets it at once. A subscriber hands messages to its callback one
- * at a time through a bounded queue: when the callback is slower than the stream, the oldest queued messages are
- * dropped (and counted), so a slow subscriber always gets the newest data instead of a growing backlog.
+ * Publish/subscribe on top of a {@link Transport}. A publisher keeps the latest message per topic; a subscriber that
+ * (re)connects asks for it over the request channel ({@link serveLatest}, wire method `latest`), so a late joiner gets
+ * it at once and nobody else receives it again: a subscription costs only the subscriber. A subscriber hands messages
+ * to its callback one at a time through a bounded queue: when the callback is slower than the stream, the oldest
+ * queued messages are dropped (and counted), so a slow subscriber always gets the newest data instead of a growing
+ * backlog.
  *
  * @module
  */
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_SUBSCRIBER_QUEUE } from '../core/defaults.js';
-import { type AuthenticationError, ClosedError, InvalidArgumentError } from '../core/errors.js';
+import { type AuthenticationError, ClosedError, InvalidArgumentError, LimitError } from '../core/errors.js';
 import type { ConnectionStatus, Endpoint } from '../core/types.js';
 import type { PublishSocket, SubscribeSocket, Transport } from '../transport/types.js';
 import type { DecodeLimits, EncodeOptions, Frame } from '../wire/codec.js';
 import { decodeEnvelope, encodePublish } from '../wire/envelopes.js';
-import type { Binding } from './rpc-server.js';
+import type { Binding, RpcServer } from './rpc-server.js';
+
+/** Wire method answering with the latest message of a topic (docs/protocol.md, "Late joiners"). */
+export const M_LATEST = 'latest';
+/** Latest values one peer may fetch per second (with a burst of as many); more are refused with a `LimitError`. */
+const LATEST_PER_PEER_PER_S = 4;
+/** Peers whose fetch budget is remembered at once; the oldest are forgotten beyond it. */
+const LATEST_PEERS_MAX = 10_000;
+
+/** What a subscriber holds of a topic, and what `latest` answers: the message's epoch, sequence number, payload. */
+export interface LatestMessage {
+  epoch: string;
+  seq: number;
+  payload: unknown;
+}
 
 /** Options of a {@link Publisher}. */
 export interface PublisherOptions {
@@ -27,10 +43,12 @@ export interface PublisherOptions {
 export interface PublisherStats {
   /** Messages published. */
   published: number;
-  /** Subscriptions seen (each late joiner counts once per topic). */
+  /** Subscriptions the transport reported. */
   subscriptions: number;
-  /** Latest messages sent again to late joiners. */
+  /** Latest messages sent to late joiners (each to the one subscriber that asked). */
   resent: number;
+  /** Latest-value fetches refused because one peer asked too often. */
+  refusedFetches: number;
 }
 
 function checkTopic(topic: unknown): asserts topic is string {
@@ -41,9 +59,9 @@ function checkTopic(topic: unknown): asserts topic is string {
 /** Sends messages under topics to every subscriber; keeps the latest per topic for late joiners. */
 export class Publisher {
   private sockets: PublishSocket[] = [];
-  private readonly latest = new Map<string, Frame[]>();
+  private readonly latestValues = new Map<string, LatestMessage>();
   private readonly seqs = new Map<string, number>();
-  private readonly counters: PublisherStats = { published: 0, subscriptions: 0, resent: 0 };
+  private readonly counters: PublisherStats = { published: 0, subscriptions: 0, resent: 0, refusedFetches: 0 };
   /** Identifies this publisher's run; sequence numbers restart with a new epoch. */
   readonly epoch = randomBytes(8).toString('hex');
 
@@ -59,11 +77,7 @@ export class Publisher {
     const bound: PublishSocket[] = [];
     try {
       for (const b of bindings) {
-        const socket: PublishSocket = await b.transport.bindPublish(
-          b.endpoint,
-          (topic) => this.onSubscribe(socket, topic),
-          opts,
-        );
+        const socket: PublishSocket = await b.transport.bindPublish(b.endpoint, () => this.onSubscribe(), opts);
         bound.push(socket);
       }
     } catch (e) {
@@ -96,7 +110,7 @@ export class Publisher {
     const seq = (this.seqs.get(topic) ?? 0) + 1;
     const frames = encodePublish(topic, seq, this.epoch, payload, this.options.encode);
     this.seqs.set(topic, seq);
-    this.latest.set(topic, frames);
+    this.latestValues.set(topic, { epoch: this.epoch, seq, payload });
     this.counters.published++;
     for (const socket of this.sockets) socket.publish(topic, frames);
     return seq;
@@ -112,13 +126,24 @@ export class Publisher {
     return { ...this.counters };
   }
 
-  private onSubscribe(socket: PublishSocket, prefix: string): void {
+  private onSubscribe(): void {
     this.counters.subscriptions++;
-    for (const [topic, frames] of this.latest) {
-      if (!topic.startsWith(prefix)) continue;
-      this.counters.resent++;
-      socket.publish(topic, frames);
-    }
+  }
+
+  /**
+   * The latest message of `topic` when it is newer than what the asker holds (`have`), else `null`.
+   * @internal
+   */
+  latestFor(topic: string, have: { epoch: string; seq: number } | undefined): LatestMessage | null {
+    const latest = this.latestValues.get(topic);
+    if (!latest || (have && have.epoch === latest.epoch && have.seq >= latest.seq)) return null;
+    this.counters.resent++;
+    return latest;
+  }
+
+  /** @internal */
+  refusedFetch(): void {
+    this.counters.refusedFetches++;
   }
 
   /** Stops publishing and releases the port. The latest values are kept for a later {@link start}. */
@@ -151,6 +176,56 @@ export interface SubscriberOptions {
   onStatus?: (status: ConnectionStatus) => void;
   /** Called when the callback throws or rejects (the subscriber goes on). */
   onError?: (error: unknown) => void;
+  /**
+   * Asks the publisher for a topic's latest message (over the request channel; `have` is what this subscriber holds).
+   * Called each time the subscription connects, so a late joiner, or one back from a disconnect, gets the current
+   * value at once.
+   */
+  fetchLatest?: (topic: string, have: { epoch: string; seq: number } | undefined) => Promise<LatestMessage | null>;
+}
+
+/**
+ * Serves `latest` for `publisher` on `rpc`: request name the topic, payload `{ ep, s }` (what the subscriber holds, or
+ * nil), reply `{ ep, s, p }` or nil when there is nothing newer. Each peer may fetch a few values a second.
+ */
+export function serveLatest(rpc: RpcServer, publisher: Publisher): void {
+  const budget = new Map<string, { tokens: number; at: number }>();
+  rpc.handle(M_LATEST, (payload, ctx) => {
+    const topic = ctx.name;
+    if (topic === undefined) throw new InvalidArgumentError('n', 'latest needs a topic');
+    const now = Date.now();
+    const b = budget.get(ctx.peer) ?? { tokens: LATEST_PER_PEER_PER_S, at: now };
+    b.tokens = Math.min(LATEST_PER_PEER_PER_S, b.tokens + ((now - b.at) / 1000) * LATEST_PER_PEER_PER_S);
+    b.at = now;
+    if (b.tokens < 1) {
+      publisher.refusedFetch();
+      throw new LimitError(`more than ${LATEST_PER_PEER_PER_S} latest-value fetches a second from this client`);
+    }
+    b.tokens -= 1;
+    budget.delete(ctx.peer);
+    budget.set(ctx.peer, b);
+    if (budget.size > LATEST_PEERS_MAX) budget.delete(budget.keys().next().value as string);
+    const have = payload as { ep?: unknown; s?: unknown } | null;
+    const held =
+      have && typeof have.ep === 'string' && typeof have.s === 'number' ? { epoch: have.ep, seq: have.s } : undefined;
+    const latest = publisher.latestFor(topic, held);
+    return latest && { ep: latest.epoch, s: latest.seq, p: latest.payload };
+  });
+}
+
+/** The `latest` fetch of a subscriber whose client calls `call(method, name, payload)` on the publisher's server. */
+export function latestFetcher(
+  call: (method: string, name: string, payload: unknown) => Promise<unknown>,
+): (topic: string, have: { epoch: string; seq: number } | undefined) => Promise<LatestMessage | null> {
+  return async (topic, have) => {
+    const reply = (await call(M_LATEST, topic, have ? { ep: have.epoch, s: have.seq } : null)) as {
+      ep?: unknown;
+      s?: unknown;
+      p?: unknown;
+    } | null;
+    if (!reply || typeof reply.ep !== 'string' || typeof reply.s !== 'number') return null;
+    return { epoch: reply.ep, seq: reply.s, payload: reply.p };
+  };
 }
 
 /** Subscriber counters all at zero (a subscriber that has received nothing). */
@@ -200,8 +275,27 @@ export class Subscriber<T = unknown> {
     this.socket = transport.connectSubscribe(endpoint, topics, (topic, frames) => this.onFrames(topic, frames), {
       ...(options.limits?.maxMessageBytes !== undefined ? { maxMessageBytes: options.limits.maxMessageBytes } : {}),
       ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
-      ...(options.onStatus ? { onStatus: options.onStatus } : {}),
+      onStatus: (status) => {
+        if (status === 'connected') this.fetchLatest();
+        options.onStatus?.(status);
+      },
     });
+  }
+
+  /** Asks the publisher for the latest message of every topic (on each connect). */
+  private fetchLatest(): void {
+    const fetch = this.options.fetchLatest;
+    if (!fetch || this.closed) return;
+    for (const topic of this.topics) {
+      fetch(topic, this.seen.get(topic)).then(
+        (m) => {
+          if (m) this.accept(topic, m.epoch, m.seq, m.payload as T);
+        },
+        () => {
+          // The stream still delivers the next message; a failed fetch only delays the first one.
+        },
+      );
+    }
   }
 
   /** Connection status. `'unauthorized'`: the publisher refused this subscriber's security; see {@link authFailure}. */
@@ -238,17 +332,23 @@ export class Subscriber<T = unknown> {
       this.counters.malformed++;
       return;
     }
+    this.accept(topic, env.epoch, env.seq, env.payload as T);
+  }
+
+  /** Takes a message from the stream or from a latest-value fetch: duplicates dropped, gaps counted, then queued. */
+  private accept(topic: string, epoch: string, seq: number, payload: T): void {
+    if (this.closed) return;
     const last = this.seen.get(topic);
-    if (last && last.epoch === env.epoch) {
-      if (env.seq <= last.seq) {
+    if (last && last.epoch === epoch) {
+      if (seq <= last.seq) {
         this.counters.duplicates++;
         return;
       }
-      this.counters.dropped += env.seq - last.seq - 1;
+      this.counters.dropped += seq - last.seq - 1;
     }
-    this.seen.set(topic, { epoch: env.epoch, seq: env.seq });
+    this.seen.set(topic, { epoch, seq });
     this.counters.received++;
-    const delivery: Delivery<T> = { topic, seq: env.seq, epoch: env.epoch, payload: env.payload as T };
+    const delivery: Delivery<T> = { topic, seq, epoch, payload };
     this.latestByTopic.set(topic, delivery);
     this.queue.push(delivery);
     while (this.queue.length > this.queueSize) {

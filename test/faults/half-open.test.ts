@@ -17,7 +17,7 @@ import {
 } from '../../src/index.js';
 import { Publisher, Subscriber } from '../../src/messaging/broadcast.js';
 import { ZmqTransport } from '../../src/zmq.js';
-import { HOST, waitFor, within } from '../helpers.js';
+import { HOST, latestService, waitFor, within } from '../helpers.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 
 const HEARTBEAT_MS = 100;
@@ -114,10 +114,13 @@ describe('faults: half-open connection', () => {
     const pub = new Publisher({ heartbeatMs: HEARTBEAT_MS });
     const [pubPort] = (await pub.start([{ transport, endpoint: tcpEndpoint(HOST, 0) }])) as [number];
     cleanups.push(() => pub.stop());
+    const latest = await latestService(transport, pub);
+    cleanups.push(latest.close);
     const { proxy, port } = await proxyTo(pubPort);
     const statuses: ConnectionStatus[] = [];
     const got: Delivery<number>[] = [];
     const sub = new Subscriber<number>(transport, tcpEndpoint(HOST, port), ['t'], (d) => void got.push(d), {
+      fetchLatest: latest.fetchLatest,
       heartbeatMs: HEARTBEAT_MS,
       onStatus: (s) => statuses.push(s),
     });

@@ -15,7 +15,7 @@ import { tcpEndpoint } from '../../src/core/endpoint.js';
 import { DEFAULT_PUBLISH_HWM, DEFAULT_PUBLISH_QUEUE_BYTES } from '../../src/index.js';
 import { Publisher, Subscriber } from '../../src/messaging/broadcast.js';
 import { ZmqTransport } from '../../src/zmq.js';
-import { HOST, waitFor } from '../helpers.js';
+import { HOST, latestService, waitFor } from '../helpers.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 
 setFlagsFromString('--expose-gc');
@@ -41,6 +41,8 @@ describe('faults: stalled subscriber', () => {
     const pub = new Publisher();
     const [pubPort] = (await pub.start([{ transport, endpoint: tcpEndpoint(HOST, 0) }])) as [number];
     cleanups.push(() => pub.stop());
+    const latest = await latestService(transport, pub);
+    cleanups.push(latest.close);
     const proxy = new FaultProxy(HOST, pubPort);
     const proxyPort = await proxy.start();
     cleanups.push(() => proxy.close());
@@ -56,7 +58,7 @@ describe('faults: stalled subscriber', () => {
       tcpEndpoint(HOST, proxyPort),
       ['frames'],
       (d) => void stalledSeqs.push(d.seq),
-      { heartbeatMs: 200 },
+      { heartbeatMs: 200, fetchLatest: latest.fetchLatest },
     );
     cleanups.push(() => stalled.close());
     pub.publish('frames', { n: 0 });
@@ -102,15 +104,23 @@ describe('faults: stalled subscriber', () => {
     const pub = new Publisher();
     const [pubPort] = (await pub.start([{ transport, endpoint: tcpEndpoint(HOST, 0) }])) as [number];
     cleanups.push(() => pub.stop());
+    const latest = await latestService(transport, pub);
+    cleanups.push(latest.close);
     const proxy = new FaultProxy(HOST, pubPort);
     const proxyPort = await proxy.start();
     cleanups.push(() => proxy.close());
     const direct = new Subscriber<number>(transport, tcpEndpoint(HOST, pubPort), ['t'], () => {});
     cleanups.push(() => direct.close());
     const seqs: number[] = [];
-    const stalled = new Subscriber<{ n: number }>(transport, tcpEndpoint(HOST, proxyPort), ['t'], (d) => {
-      seqs.push(d.seq);
-    });
+    const stalled = new Subscriber<{ n: number }>(
+      transport,
+      tcpEndpoint(HOST, proxyPort),
+      ['t'],
+      (d) => {
+        seqs.push(d.seq);
+      },
+      { fetchLatest: latest.fetchLatest },
+    );
     cleanups.push(() => stalled.close());
     pub.publish('t', { n: 0 });
     await waitFor(() => direct.latest('t') && stalled.latest('t'), 'both subscribers to get the first message');

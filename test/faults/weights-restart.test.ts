@@ -9,7 +9,7 @@ import { type Delivery, TrainerClient, type WeightsMessage } from '../../src/ind
 import { Subscriber } from '../../src/messaging/broadcast.js';
 import { ZmqTransport } from '../../src/zmq.js';
 import { faultTrainerConfig } from '../fixtures/fault-config.js';
-import { HOST, waitFor } from '../helpers.js';
+import { HOST, latestVia, waitFor } from '../helpers.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { startServer } from './child.js';
 
@@ -33,11 +33,15 @@ describe('faults: trainer restarted during a weights broadcast', () => {
     const proxyPort = await proxy.start();
     cleanups.push(() => proxy.close());
     const deliveries: Delivery<WeightsMessage<Weights>>[] = [];
+    const transport = new ZmqTransport();
+    const latest = latestVia(transport, port); // the trainer's request port answers `latest`
+    cleanups.push(latest.close);
     const sub = new Subscriber<WeightsMessage<Weights>>(
-      new ZmqTransport(),
+      transport,
       tcpEndpoint(HOST, proxyPort),
       ['weights'],
       (d) => void deliveries.push(d),
+      { fetchLatest: latest.fetchLatest },
     );
     cleanups.push(() => sub.close());
     const actor = await TrainerClient.connect<Weights>(HOST, faultTrainerConfig(port, broadcastPort));

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._server import DEFAULT_BIND_HOST, DEFAULT_CONNECT_TIMEOUT, Runner, handshake, serve_handshake
-from .broadcast import DEFAULT_SUBSCRIBER_QUEUE, Publisher, Subscriber
+from .broadcast import DEFAULT_SUBSCRIBER_QUEUE, Publisher, Subscriber, latest_fetcher, serve_latest
 from .codec import DEFAULT_ENCODE, DEFAULT_LIMITS, DecodeLimits, EncodeOptions
 from .errors import ClosedError, InvalidArgumentError, NotFoundError
 from .rpc import DEFAULT_TIMEOUT, DEFAULT_WORKERS, RequestContext, RpcClient, RpcServer
@@ -136,6 +136,7 @@ class ActionServer(Runner):
         if bport is not None:
             self.publisher = Publisher(encode=self._encode, security=self._security,
                                        max_message_bytes=self._limits.max_message_bytes)
+            serve_latest(self.rpc, self.publisher)
             bport = self.publisher.start(self.host, bport)
         try:
             port = self.rpc.start(self.host, self._config.port_number)
@@ -223,7 +224,8 @@ class ActionClient:
             self.subscriber.close()
         self.subscriber = Subscriber(self.host, self.config.broadcast_port, [OBS_TOPIC],
                                      lambda payload, meta: fn(payload), queue_size=queue_size,
-                                     limits=self._limits, security=self._security)
+                                     limits=self._limits, security=self._security,
+                                     fetch_latest=latest_fetcher(self.rpc))
 
     def latest_obs(self) -> Any:
         return None if self.subscriber is None or self.subscriber.latest is None else self.subscriber.latest[0]

@@ -1,8 +1,9 @@
 """Publish/subscribe over XPUB (publisher) and SUB (subscribers), docs/protocol.md "ZeroMQ mapping".
 
-The publisher keeps the latest message of each topic and sends it again whenever XPUB reports a subscription, so a
-late joiner gets the current value at once. Subscribers match topics exactly, drop duplicates by (epoch, seq), and
-hand messages to their callback on a thread of their own through a small newest-wins queue.
+The publisher keeps the latest message of each topic; a subscriber that (re)connects asks for it over the request
+channel (method ``latest``, served by :func:`serve_latest`), so a late joiner gets the current value at once and no
+other subscriber receives it again. Subscribers match topics exactly, drop duplicates by (epoch, seq), and hand
+messages to their callback on a thread of their own through a small newest-wins queue.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import collections
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +20,7 @@ import zmq
 
 from . import transport
 from .codec import DEFAULT_ENCODE, DEFAULT_LIMITS, DecodeLimits, EncodeOptions
-from .errors import ClosedError, EdgeMLError
+from .errors import ClosedError, EdgeMLError, InvalidArgumentError, LimitError
 from .protocol import Publish, decode_envelope, encode_publish
 from .security import ClientSecurity, ServerSecurity
 
@@ -26,6 +28,10 @@ log = logging.getLogger("edgeml")
 
 DEFAULT_PUBLISH_HWM = 16
 DEFAULT_SUBSCRIBER_QUEUE = 4
+LATEST_PER_PEER_PER_S = 4
+LATEST_PEERS_MAX = 10_000
+
+FetchLatest = Callable[[str, "tuple[str, int] | None"], "tuple[str, int, Any] | None"]
 
 
 class Publisher:
@@ -41,7 +47,7 @@ class Publisher:
         self.max_message_bytes = max_message_bytes
         self.epoch = os.urandom(8).hex()
         self._seq: dict[str, int] = {}
-        self._latest: dict[str, list[Any]] = {}
+        self._latest: dict[str, tuple[str, int, Any]] = {}
         self._out: collections.deque[list[Any]] = collections.deque()
         self._lock = threading.Lock()
         self._running = False
@@ -58,7 +64,6 @@ class Publisher:
         sock = transport.context().socket(zmq.XPUB)
         transport.common_options(sock, self.max_message_bytes, self.heartbeat_ms)
         sock.setsockopt(zmq.SNDHWM, DEFAULT_PUBLISH_HWM)
-        sock.setsockopt(zmq.XPUB_VERBOSE, 1)
         try:
             self._port = transport.bind(sock, host, port, self.security)
         except Exception:
@@ -87,11 +92,20 @@ class Publisher:
             frames = encode_publish(topic, seq, self.epoch, payload, self.encode)
             self._seq[topic] = seq
             msg = [topic.encode(), *frames]
-            self._latest[topic] = msg
+            self._latest[topic] = (self.epoch, seq, payload)
             self._out.append(msg)
         self.stats["published"] += 1
         self._waker.wake()
         return seq
+
+    def latest_for(self, topic: str, have: tuple[str, int] | None) -> tuple[str, int, Any] | None:
+        """The latest message of ``topic`` as (epoch, seq, payload) when newer than ``have``, else None."""
+        with self._lock:
+            latest = self._latest.get(topic)
+        if latest is None or (have is not None and have[0] == latest[0] and have[1] >= latest[1]):
+            return None
+        self.stats["resent"] += 1
+        return latest
 
     def _loop(self, sock: zmq.Socket[Any]) -> None:
         poller = zmq.Poller()
@@ -116,11 +130,6 @@ class Publisher:
                             break
                         if sub[:1] == b"\x01":
                             self.stats["subscriptions"] += 1
-                            with self._lock:
-                                latest = self._latest.get(sub[1:].decode("utf-8", "replace"))
-                            if latest is not None:
-                                self.stats["resent"] += 1
-                                self._send(sock, latest)
         except Exception:  # pragma: no cover
             log.exception("edgeml publisher I/O loop failed")
         finally:
@@ -135,6 +144,46 @@ class Publisher:
 
 
 Callback = Callable[[Any, dict[str, Any]], Any]
+
+
+def serve_latest(rpc: Any, publisher: Publisher) -> None:
+    """Serves method ``latest`` for ``publisher`` on ``rpc``: ``n`` the topic, ``p`` ``{ep, s}`` (what the subscriber
+    holds) or None; the reply is ``{ep, s, p}`` or None. Each peer may fetch a few values a second."""
+    budget: collections.OrderedDict[bytes, list[float]] = collections.OrderedDict()
+    lock = threading.Lock()
+
+    def handler(payload: Any, ctx: Any) -> Any:
+        if not isinstance(ctx.name, str):
+            raise InvalidArgumentError("n", "latest needs a topic")
+        now = time.monotonic()
+        with lock:
+            tokens, at = budget.pop(ctx.peer, [float(LATEST_PER_PEER_PER_S), now])
+            tokens = min(float(LATEST_PER_PEER_PER_S), tokens + (now - at) * LATEST_PER_PEER_PER_S)
+            if tokens < 1:
+                budget[ctx.peer] = [tokens, now]
+                raise LimitError(f"more than {LATEST_PER_PEER_PER_S} latest-value fetches a second from this client")
+            budget[ctx.peer] = [tokens - 1, now]
+            while len(budget) > LATEST_PEERS_MAX:
+                budget.popitem(last=False)
+        have = None
+        if isinstance(payload, dict) and isinstance(payload.get("ep"), str) and isinstance(payload.get("s"), int):
+            have = (payload["ep"], payload["s"])
+        latest = publisher.latest_for(ctx.name, have)
+        return None if latest is None else {"ep": latest[0], "s": latest[1], "p": latest[2]}
+
+    rpc.handle("latest", handler)
+
+
+def latest_fetcher(rpc: Any) -> FetchLatest:
+    """The ``fetch_latest`` of a subscriber whose publisher's request channel ``rpc`` (an RpcClient) reaches."""
+
+    def fetch(topic: str, have: tuple[str, int] | None) -> tuple[str, int, Any] | None:
+        reply = rpc.call("latest", topic, None if have is None else {"ep": have[0], "s": have[1]})
+        if isinstance(reply, dict) and isinstance(reply.get("ep"), str) and isinstance(reply.get("s"), int):
+            return reply["ep"], reply["s"], reply.get("p")
+        return None
+
+    return fetch
 
 
 class Subscriber:
@@ -152,8 +201,10 @@ class Subscriber:
         heartbeat_ms: int | None = None,
         security: ClientSecurity | None = None,
         on_error: Callable[[BaseException], Any] | None = None,
+        fetch_latest: FetchLatest | None = None,
     ) -> None:
         self.topics = set(topics)
+        self.fetch_latest = fetch_latest
         self.callback, self.on_error, self.limits = callback, on_error, limits
         self._queue: collections.deque[tuple[Any, dict[str, Any]]] = collections.deque()
         self.queue_size = queue_size
@@ -168,6 +219,9 @@ class Subscriber:
         transport.client_options(sock, security)
         for t in topics:
             sock.setsockopt(zmq.SUBSCRIBE, t.encode())
+        # Handshakes are watched so that each (re)connect asks the publisher for the latest value of every topic.
+        self._monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        self._lock = threading.Lock()
         sock.connect(transport.endpoint(host, port))
         self._waker = transport.Waker()
         self._io = threading.Thread(target=self._loop, args=(sock,), name="edgeml-subscriber", daemon=True)
@@ -190,10 +244,19 @@ class Subscriber:
     def _loop(self, sock: zmq.Socket[Any]) -> None:
         poller = zmq.Poller()
         poller.register(sock, zmq.POLLIN)
+        poller.register(self._monitor, zmq.POLLIN)
         poller.register(self._waker.fileno(), zmq.POLLIN)
         try:
             while not self._closed:
                 events = dict(poller.poll(1000))
+                if self._monitor in events:
+                    while True:
+                        try:
+                            self._monitor.recv_multipart(zmq.NOBLOCK)
+                        except zmq.Again:
+                            break
+                        if self.fetch_latest is not None:
+                            threading.Thread(target=self._fetch, name="edgeml-latest", daemon=True).start()
                 if sock not in events:
                     continue
                 while True:
@@ -205,7 +268,22 @@ class Subscriber:
         except Exception:  # pragma: no cover
             log.exception("edgeml subscriber I/O loop failed")
         finally:
+            sock.disable_monitor()
+            self._monitor.close(0)
             sock.close(0)
+
+    def _fetch(self) -> None:
+        """Asks the publisher for the latest message of every topic (after a handshake)."""
+        fetch = self.fetch_latest
+        for topic in self.topics:
+            if self._closed or fetch is None:
+                return
+            try:
+                got = fetch(topic, self._last.get(topic))
+            except Exception:  # noqa: BLE001 - the stream still delivers the next message
+                continue
+            if got is not None:
+                self._accept(topic, got[0], got[1], got[2])
 
     def _on_message(self, msg: list[Any]) -> None:
         try:
@@ -222,18 +300,23 @@ class Subscriber:
         if not isinstance(env, Publish) or env.topic != topic:
             self.stats["malformed"] += 1
             return
-        last = self._last.get(topic)
-        if last is not None and last[0] == env.epoch and env.seq <= last[1]:
-            self.stats["duplicates"] += 1
-            return
-        if last is not None and last[0] == env.epoch and env.seq > last[1] + 1:
-            self.stats["dropped"] += env.seq - last[1] - 1
-        self._last[topic] = (env.epoch, env.seq)
+        self._accept(topic, env.epoch, env.seq, env.payload)
+
+    def _accept(self, topic: str, epoch: str, seq: int, payload: Any) -> None:
+        """Takes a message from the stream or a latest-value fetch: duplicates dropped, gaps counted, then queued."""
+        with self._lock:
+            last = self._last.get(topic)
+            if last is not None and last[0] == epoch and seq <= last[1]:
+                self.stats["duplicates"] += 1
+                return
+            if last is not None and last[0] == epoch and seq > last[1] + 1:
+                self.stats["dropped"] += seq - last[1] - 1
+            self._last[topic] = (epoch, seq)
         self.stats["received"] += 1
-        meta = {"topic": topic, "seq": env.seq, "epoch": env.epoch}
-        self.latest = (env.payload, meta)
+        meta = {"topic": topic, "seq": seq, "epoch": epoch}
+        self.latest = (payload, meta)
         with self._cond:
-            self._queue.append((env.payload, meta))
+            self._queue.append((payload, meta))
             while len(self._queue) > self.queue_size:
                 self._queue.popleft()
                 self.stats["dropped"] += 1

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._server import DEFAULT_BIND_HOST, DEFAULT_CONNECT_TIMEOUT, Runner, handshake, serve_handshake
-from .broadcast import Publisher, Subscriber
+from .broadcast import Publisher, Subscriber, latest_fetcher, serve_latest
 from .codec import DEFAULT_ENCODE, DEFAULT_LIMITS, DecodeLimits, EncodeOptions
 from .errors import InvalidArgumentError, LimitError, NotFoundError, ProtocolError
 from .persist import TRAINER_FILE_KIND, read_message_file, write_message_file
@@ -226,6 +226,7 @@ class TrainerServer(Runner):
     def start(self, threaded: bool = False) -> None:
         self.publisher = Publisher(encode=self._encode, security=self._security,
                                    max_message_bytes=self._limits.max_message_bytes)
+        serve_latest(self.rpc, self.publisher)
         bport = self.publisher.start(self.host, self._config.broadcast_port)
         try:
             port = self.rpc.start(self.host, self._config.port_number)
@@ -491,7 +492,8 @@ class TrainerClient:
         self._callbacks.append(fn)
         if self.subscriber is None:
             self.subscriber = Subscriber(self.host, self.config.broadcast_port, [WEIGHTS_TOPIC], self._on_weights,
-                                         queue_size=1, limits=self._limits, security=self._security)
+                                         queue_size=1, limits=self._limits, security=self._security,
+                                         fetch_latest=latest_fetcher(self.rpc))
         elif self._latest is not None:
             fn(self._latest)
         return lambda: self._callbacks.remove(fn) if fn in self._callbacks else None

@@ -8,7 +8,13 @@
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../../core/defaults.js';
 import { type AuthenticationError, ClosedError, InvalidArgumentError } from '../../core/errors.js';
 import type { ConnectionStatus } from '../../core/types.js';
-import { type Delivery, emptySubscriberStats, Subscriber, type SubscriberStats } from '../../messaging/broadcast.js';
+import {
+  type Delivery,
+  emptySubscriberStats,
+  latestFetcher,
+  Subscriber,
+  type SubscriberStats,
+} from '../../messaging/broadcast.js';
 import { handshake } from '../../messaging/handshake.js';
 import { ClientEndpoint, rpcClientOptions, subscriberOptions } from '../../messaging/mode-options.js';
 import { type CallOptions, RpcClient } from '../../messaging/rpc-client.js';
@@ -183,6 +189,7 @@ export class ActionClient<Obs extends KeyedPayloads = KeyedPayloads, Acts extend
       this.subscriber = new Subscriber(transport, endpoint, [OBS_TOPIC], (d) => this.deliver(d), {
         ...(options.queueSize !== undefined ? { queueSize: options.queueSize } : {}),
         ...subscriberOptions(this.options),
+        fetchLatest: latestFetcher((m, n, p) => this.rpc.call(m, n, p)),
       });
     }
     return unsubscribe;

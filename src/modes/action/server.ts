@@ -6,7 +6,7 @@
  */
 
 import { ClosedError, EdgeMLError, InvalidArgumentError } from '../../core/errors.js';
-import { Publisher, type PublisherStats } from '../../messaging/broadcast.js';
+import { Publisher, type PublisherStats, serveLatest } from '../../messaging/broadcast.js';
 import { serveHandshake } from '../../messaging/handshake.js';
 import { publisherOptions, rpcServerOptions, ServerEndpoints } from '../../messaging/mode-options.js';
 import { RpcServer, type ServerStats } from '../../messaging/rpc-server.js';
@@ -93,7 +93,10 @@ export class ActionServer<Obs extends KeyedPayloads = KeyedPayloads, Acts extend
     checkFunction('actCallback', actCallback);
     this.endpoints = new ServerEndpoints(options, this.requested.portNumber);
     this.rpc = new RpcServer(rpcServerOptions(options));
-    if (this.requested.streaming) this.publisher = new Publisher(publisherOptions(options));
+    if (this.requested.streaming) {
+      this.publisher = new Publisher(publisherOptions(options));
+      serveLatest(this.rpc, this.publisher);
+    }
     this.rpc.handle(M_OBS, (payload, ctx) => {
       const keys = (payload as { keys?: unknown } | null | undefined)?.keys;
       const selected = this.effective.selectObservations(keys) as (keyof Obs & string)[];

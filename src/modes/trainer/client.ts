@@ -17,7 +17,7 @@ import {
   ProtocolError,
 } from '../../core/errors.js';
 import type { ConnectionStatus } from '../../core/types.js';
-import { Subscriber, type SubscriberStats } from '../../messaging/broadcast.js';
+import { latestFetcher, Subscriber, type SubscriberStats } from '../../messaging/broadcast.js';
 import { handshake } from '../../messaging/handshake.js';
 import {
   ClientEndpoint,
@@ -280,6 +280,7 @@ export class TrainerClient<W = unknown> {
       {
         queueSize: this.options.weightsQueueSize ?? DEFAULT_WEIGHTS_QUEUE,
         ...subscriberOptions(this.options),
+        fetchLatest: latestFetcher((m, n, p) => this.rpc.call(m, n, p)),
       },
     );
   }

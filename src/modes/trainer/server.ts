@@ -11,7 +11,7 @@
 import { untilAborted } from '../../core/deadline.js';
 import { DEFAULT_MAX_PENDING_TRAIN_STEPS, DEFAULT_MAX_PENDING_TRAIN_STEPS_PER_CLIENT } from '../../core/defaults.js';
 import { ClosedError, EdgeMLError, InvalidArgumentError, LimitError, NotFoundError } from '../../core/errors.js';
-import { Publisher, type PublisherStats } from '../../messaging/broadcast.js';
+import { Publisher, type PublisherStats, serveLatest } from '../../messaging/broadcast.js';
 import { serveHandshake } from '../../messaging/handshake.js';
 import {
   publisherOptions,
@@ -135,6 +135,7 @@ export class TrainerServer {
     this.endpoints = new ServerEndpoints(options, this.config.portNumber);
     this.rpc = new RpcServer(rpcServerOptions(options));
     this.publisher = new Publisher(publisherOptions(options));
+    serveLatest(this.rpc, this.publisher);
     // Updated in place with the bound ports once started (serveHandshake compares against this object).
     this.handshakeRecord = { ...this.config.toHandshake() };
     serveHandshake(this.rpc, TRAINER_MODE, this.handshakeRecord);
