@@ -72,7 +72,12 @@ export {
   type InferenceServerStats,
   type InterfaceOptions,
 } from './modes/inference/server.js';
-export { TrainerClient, type TrainerClientOptions, type WeightsCallback } from './modes/trainer/client.js';
+export {
+  TrainerClient,
+  type TrainerClientOptions,
+  type TrainStepOptions,
+  type WeightsCallback,
+} from './modes/trainer/client.js';
 export { TrainerConfig, type TrainerConfigOptions } from './modes/trainer/config.js';
 export type { FileLimits } from './modes/trainer/persist.js';
 export {

@@ -23,6 +23,13 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+/** Options of a call the server answers once per key (see {@link RpcClient.call}). */
+export interface KeyedCallOptions extends CallOptions {
+  /** Idempotency key (1..128 characters): a server that registered the method as idempotent answers a retry with
+   * the same key with the first call's result instead of running it again. */
+  key?: string;
+}
+
 /** Added to the timeout message of a CURVE client that is not connected: libzmq reports some refusals as silence. */
 const CURVE_HINT =
   '; CURVE is on: a wrong server public key or a client key the server does not allow may be the cause';
@@ -106,7 +113,7 @@ export class RpcClient {
    * late, and a late reply is dropped), {@link AbortError} when `signal` aborts, {@link AuthenticationError} as soon
    * as the server refuses this client's security (and at once while it does), the server's error otherwise.
    */
-  call(method: string, name: string | undefined, payload: unknown, options: CallOptions = {}): Promise<unknown> {
+  call(method: string, name: string | undefined, payload: unknown, options: KeyedCallOptions = {}): Promise<unknown> {
     if (this.closed) return Promise.reject(new ClosedError('client is closed'));
     if (this.socket.failure) return Promise.reject(this.socket.failure);
     if (this.socket.status === 'unauthorized') return Promise.reject(this.authError());
@@ -127,7 +134,7 @@ export class RpcClient {
       },
       (settle) => {
         // The server gets the time left, so it can abandon the handler when the caller has given up.
-        const frames = encodeRequest(id, method, name, payload, this.options.encode, timeoutMs);
+        const frames = encodeRequest(id, method, name, payload, this.options.encode, timeoutMs, options.key);
         const entry: Pending = { ...settle, settled: false };
         this.pending.set(id, entry);
         this.socket.send(frames, () => entry.settled);

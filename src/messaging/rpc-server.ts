@@ -35,6 +35,29 @@ export interface RequestContext {
 /** Serves one request; a throw or rejection goes back to the caller as an error. */
 export type RequestHandler = (payload: unknown, ctx: RequestContext) => unknown;
 
+/** How a method is served. */
+export interface HandleOptions {
+  /**
+   * Requests carrying an idempotency key (`u`) are answered once per key: a retry while the first is running waits
+   * for its result, a retry after it gets the same result (kept for the last {@link IDEMPOTENT_KEYS_MAX} keys, at
+   * most {@link IDEMPOTENT_TTL_MS}), without running the handler again. Errors are not kept: a failed call may be
+   * retried.
+   */
+  idempotent?: boolean;
+}
+
+/** Idempotency keys remembered at most, per server. */
+export const IDEMPOTENT_KEYS_MAX = 4096;
+/** How long the result of an idempotent call is kept for its retries. */
+export const IDEMPOTENT_TTL_MS = 10 * 60_000;
+
+interface KeptResult {
+  at: number;
+  /** The running call's waiters, or the value once it succeeded. */
+  waiting: Call[] | undefined;
+  value: unknown;
+}
+
 /** Options of an {@link RpcServer}. */
 export interface RpcServerOptions {
   /** Limits applied to incoming messages. */
@@ -106,12 +129,16 @@ interface Call {
   controller: AbortController | undefined;
   timer: ReturnType<typeof setTimeout> | undefined;
   done: boolean;
+  /** The idempotency key whose retries wait for this call. */
+  dedupeKey?: string | undefined;
 }
 
 /** The server side: decodes requests, runs handlers concurrently, sends replies. */
 export class RpcServer {
   private sockets: ReplySocket[] = [];
   private readonly handlers = new Map<string, RequestHandler>();
+  private readonly idempotent = new Set<string>();
+  private readonly kept = new Map<string, KeptResult>();
   private readonly inFlight = new Map<string, number>();
   private readonly lastSeen = new Map<string, number>();
   private readonly running = new Set<Call>();
@@ -133,8 +160,20 @@ export class RpcServer {
   }
 
   /** Registers the handler of `method`. */
-  handle(method: string, handler: RequestHandler): void {
+  handle(method: string, handler: RequestHandler, options: HandleOptions = {}): void {
     this.handlers.set(method, handler);
+    if (options.idempotent) this.idempotent.add(method);
+    else this.idempotent.delete(method);
+  }
+
+  /** The kept result of an idempotent call's key, expired ones forgotten. */
+  private keptFor(key: string): KeptResult | undefined {
+    const k = this.kept.get(key);
+    if (k && k.waiting === undefined && Date.now() - k.at > IDEMPOTENT_TTL_MS) {
+      this.kept.delete(key);
+      return undefined;
+    }
+    return k;
   }
 
   /**
@@ -272,6 +311,27 @@ export class RpcServer {
       done: false,
     };
     this.running.add(call);
+    const dedupeKey =
+      env.key !== undefined && this.idempotent.has(env.method) ? `${env.method}\u0000${env.key}` : undefined;
+    if (dedupeKey !== undefined) {
+      const kept = this.keptFor(dedupeKey);
+      if (kept?.waiting) {
+        // A retry of a call still running: answered with its result.
+        kept.waiting.push(call);
+        call.timer = setTimeout(
+          () => this.finish(call, new TimeoutError('retried call did not finish in time', 0), true),
+          Math.min(this.handlerTimeoutMs, env.deadlineMs ?? Number.POSITIVE_INFINITY),
+        );
+        return;
+      }
+      if (kept) {
+        this.finish(call, undefined, false, kept.value, env.name);
+        return;
+      }
+      this.kept.set(dedupeKey, { at: Date.now(), waiting: [], value: undefined });
+      while (this.kept.size > IDEMPOTENT_KEYS_MAX) this.kept.delete(this.kept.keys().next().value as string);
+      call.dedupeKey = dedupeKey;
+    }
     const controller = new AbortController();
     call.controller = controller;
     const limitMs = Math.min(this.handlerTimeoutMs, env.deadlineMs ?? Number.POSITIVE_INFINITY);
@@ -301,6 +361,20 @@ export class RpcServer {
     } else this.finish(call, undefined, false, result, env.name);
   }
 
+  /** Answers the retries waiting on an idempotent call; keeps its value on success, forgets the key on failure. */
+  private settleKept(key: string, ok: boolean, value: unknown, error: unknown, name: string | undefined): void {
+    const kept = this.kept.get(key);
+    if (!kept) return;
+    const waiting = kept.waiting ?? [];
+    if (ok) {
+      kept.waiting = undefined;
+      kept.value = value;
+      kept.at = Date.now();
+    } else this.kept.delete(key);
+    for (const w of waiting)
+      this.finish(w, ok ? undefined : (error ?? new EdgeMLError('the first call was abandoned')), false, value, name);
+  }
+
   /**
    * Ends a call once: with its value (`error` undefined), its error, or abandoned (`abandon`: the signal aborts; an
    * error, if given, goes to the caller). Frees its slot at once.
@@ -318,6 +392,8 @@ export class RpcServer {
       call.controller?.abort(error ?? new EdgeMLError('server stopped'));
     }
     const ms = performance.now() - call.started;
+    if (call.dedupeKey !== undefined)
+      this.settleKept(call.dedupeKey, error === undefined && !abandon, value, error, name);
     if (error === undefined && !abandon) {
       let frames: Frame[] | undefined;
       try {

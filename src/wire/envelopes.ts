@@ -32,7 +32,12 @@ export interface RequestEnvelope {
   payload: unknown;
   /** The caller's time left for this call, in ms (`d`), when it sent one. */
   deadlineMs: number | undefined;
+  /** The caller's idempotency key (`u`): a retry with the same key is answered once (1..128 characters). */
+  key: string | undefined;
 }
+
+/** Longest idempotency key (`u`) a request may carry. */
+export const MAX_IDEMPOTENCY_KEY = 128;
 /** A successful reply to request `id`. */
 export interface ReplyEnvelope {
   kind: 'rep';
@@ -75,10 +80,12 @@ export function encodeRequest(
   payload: unknown,
   options?: EncodeOptions,
   deadlineMs?: number,
+  key?: string,
 ): Frame[] {
   const header: Record<string, unknown> = { v: PROTOCOL_VERSION, k: 'req', id, m: method };
   if (name !== undefined) header.n = name;
   if (deadlineMs !== undefined) header.d = Math.max(1, Math.ceil(deadlineMs));
+  if (key !== undefined) header.u = key;
   header.p = payload;
   return encodeEnvelope(header, options);
 }
@@ -139,6 +146,10 @@ export function decodeEnvelope(frames: readonly Frame[], limits?: DecodeLimits):
       if (name !== undefined && typeof name !== 'string') throw new ProtocolError('request name "n" must be a string');
       const d = h.d;
       const deadlineMs = typeof d === 'number' && d > 0 && Number.isFinite(d) ? d : undefined;
+      const u = h.u;
+      if (u !== undefined && (typeof u !== 'string' || u.length === 0 || u.length > MAX_IDEMPOTENCY_KEY)) {
+        throw new ProtocolError(`request key "u" must be a string of 1..${MAX_IDEMPOTENCY_KEY} characters`);
+      }
       return {
         kind: 'req',
         id: requireId(h),
@@ -146,6 +157,7 @@ export function decodeEnvelope(frames: readonly Frame[], limits?: DecodeLimits):
         name,
         payload: h.p,
         deadlineMs,
+        key: u,
       };
     }
     case 'rep':

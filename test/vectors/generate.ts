@@ -221,6 +221,11 @@ function envelopeVectors(): [string, string, Frame[]][] {
       encodeRequest(11, 'call', 'classify', { image }, undefined, 2500),
     ],
     [
+      'envelope-request-key',
+      'a train step carrying a step id as its idempotency key (field "u", protocol 1.1)',
+      encodeRequest(12, 'train', 'agent1', { reward: 1 }, undefined, 10000, 'b3c1f0e2a9d84e7f'),
+    ],
+    [
       'envelope-hello',
       'the config handshake of the action and trainer modes',
       encodeRequest(1, 'hello', undefined, { mode: 'action', config: { observation_keys: ['image'], rate: 30 } }),
@@ -504,6 +509,21 @@ export function buildInvalid(): InvalidVector[] {
       w.string('req');
       w.string('id');
       w.int(1);
+      w.string('p');
+      w.nil();
+    }),
+    env('envelope-request-empty-key', 'an idempotency key "u" has 1..128 characters (protocol 1.1)', (w) => {
+      w.mapHeader(6);
+      w.string('v');
+      w.int(1);
+      w.string('k');
+      w.string('req');
+      w.string('id');
+      w.int(1);
+      w.string('m');
+      w.string('train');
+      w.string('u');
+      w.string('');
       w.string('p');
       w.nil();
     }),

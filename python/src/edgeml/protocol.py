@@ -124,6 +124,9 @@ def envelope_from_header(h: Any) -> Envelope:
         name = h.get("n")
         if name is not None and type(name) is not str:
             raise ProtocolError('request name "n" must be a string')
+        u = h.get("u")
+        if u is not None and (not isinstance(u, str) or not 1 <= len(u) <= 128):
+            raise ProtocolError('request key "u" must be a string of 1..128 characters')
         return Request(_uint(h, "id", "an id"), _str(h, "m", "a method"), name, h.get("p"))
     if k == "rep":
         return Reply(_uint(h, "id", "an id"), h.get("p"))

@@ -25,7 +25,7 @@ import {
   rpcClientOptions,
   subscriberOptions,
 } from '../../messaging/mode-options.js';
-import { type CallOptions, RpcClient } from '../../messaging/rpc-client.js';
+import { type CallOptions, type KeyedCallOptions, RpcClient } from '../../messaging/rpc-client.js';
 import { RateLimiter, TrainerConfig, type TrainerConfigOptions } from './config.js';
 import type { WaitOptions } from './tables.js';
 import { M_REQUEST, M_TRAIN, TRAINER_MODE, WEIGHTS_TOPIC, type WeightsMessage } from './wire.js';
@@ -41,6 +41,25 @@ export interface TrainerClientOptions extends ClientOptions {
   weightsQueueSize?: number;
   /** Called when a weights callback throws (the client goes on). */
   onError?: (error: unknown) => void;
+}
+
+/** Options of {@link TrainerClient.trainStep}. */
+export interface TrainStepOptions extends CallOptions {
+  /**
+   * The step's id (1..128 characters): a step sent again with the same id, after a timeout say, is stored and
+   * trained on once, and the retry gets the first one's result. @default a new random id per call (so retry with
+   * the id you passed, not by calling again without one)
+   */
+  stepId?: string;
+}
+
+/** A random step id (128 bits, hex). */
+function newStepId(): string {
+  const b = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(b);
+  let s = '';
+  for (const x of b) s += x.toString(16).padStart(2, '0');
+  return s;
 }
 
 interface WeightsWaiter {
@@ -143,12 +162,13 @@ export class TrainerClient<W = unknown> {
    * limit (see the class), when the trainer is busy or a non-FIFO table is full (the data was not stored: retry
    * later), {@link RemoteError} when the train callback threw, {@link TimeoutError}, {@link AbortError}
    */
-  async trainStep(table: string, data: unknown, options: CallOptions = {}): Promise<unknown> {
+  async trainStep(table: string, data: unknown, options: TrainStepOptions = {}): Promise<unknown> {
     if (typeof table !== 'string' || !this.config.table(table)) {
       const names = this.config.dataTable.map((t) => t.name).join(', ');
       throw new NotFoundError(`unknown table ${JSON.stringify(table)}; tables: ${names}`);
     }
-    return this.send(M_TRAIN, table, data, options);
+    const { stepId, ...call } = options;
+    return this.send(M_TRAIN, table, data, { ...call, key: stepId ?? newStepId() });
   }
 
   /**
@@ -165,7 +185,7 @@ export class TrainerClient<W = unknown> {
     return this.send(M_REQUEST, type, payload, options);
   }
 
-  private async send(method: string, name: string, payload: unknown, options: CallOptions): Promise<unknown> {
+  private async send(method: string, name: string, payload: unknown, options: KeyedCallOptions): Promise<unknown> {
     if (this.closed) throw new ClosedError('trainer client is closed');
     await this.handshake();
     let timeoutMs = options.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS;

@@ -21,6 +21,7 @@ import {
 } from '../../messaging/mode-options.js';
 import { type RequestContext, RpcServer, type ServerStats } from '../../messaging/rpc-server.js';
 import { TrainerConfig, type TrainerConfigOptions } from './config.js';
+import { FairQueue } from './fair-queue.js';
 import { type FileLimits, loadTrainerData, saveTrainerData } from './persist.js';
 import { type SampleOptions, Table, type TableStats, type WaitOptions } from './tables.js';
 import { M_REQUEST, M_TRAIN, TRAINER_MODE, WEIGHTS_TOPIC, type WeightsMessage } from './wire.js';
@@ -101,7 +102,7 @@ export class TrainerServer {
   private version = 0;
   private pending = 0;
   private busyRejections = 0;
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly queue = new FairQueue();
   private started = false;
 
   /**
@@ -139,7 +140,8 @@ export class TrainerServer {
     // Updated in place with the bound ports once started (serveHandshake compares against this object).
     this.handshakeRecord = { ...this.config.toHandshake() };
     serveHandshake(this.rpc, TRAINER_MODE, this.handshakeRecord);
-    this.rpc.handle(M_TRAIN, (payload, ctx) => this.onTrain(payload, ctx));
+    // Idempotent: a train step retried with the same step id (`u`) is stored and trained on once.
+    this.rpc.handle(M_TRAIN, (payload, ctx) => this.onTrain(payload, ctx), { idempotent: true });
     this.rpc.handle(M_REQUEST, (payload, ctx) => this.onRequest(payload, ctx));
   }
 
@@ -147,25 +149,27 @@ export class TrainerServer {
     const name = ctx.name;
     const table = name === undefined ? undefined : this.tables.get(name);
     if (name === undefined || !table) throw this.unknownTable(name);
-    if (this.pending >= this.maxPending) {
-      this.busyRejections++;
-      throw new LimitError(`trainer busy: ${this.pending} train steps pending; slow down and retry`);
-    }
+    // Fair shares: the pending steps are divided between the clients that have some, so clients flooding the
+    // trainer cannot hold every slot; a client below its share is admitted even when the others filled the trainer
+    // (up to twice maxPendingTrainSteps in all), and the callbacks take the clients in turn.
     const mine = this.pendingByPeer.get(ctx.peer) ?? 0;
-    if (mine >= this.maxPendingPerClient) {
+    const clients = this.pendingByPeer.size + (mine === 0 ? 1 : 0);
+    const share = Math.max(1, Math.min(this.maxPendingPerClient, Math.floor(this.maxPending / clients)));
+    if (mine >= share || (this.pending >= this.maxPending && mine > 0) || this.pending >= 2 * this.maxPending) {
       this.busyRejections++;
-      throw new LimitError(`trainer busy: ${mine} train steps from this client pending; slow down and retry`);
+      throw new LimitError(
+        `trainer busy: ${this.pending} train steps pending, ${mine} of them from this client (its share: ${share}); ` +
+          'slow down and retry',
+      );
     }
     table.insert(payload);
     this.pending++;
     this.pendingByPeer.set(ctx.peer, mine + 1);
     const callback = this.trainCallback;
-    // Train callbacks run one at a time; a step abandoned at its deadline no longer holds up the ones after it.
+    // One callback at a time; a step abandoned at its deadline no longer holds up the ones after it.
     const tctx: TrainerContext = { peer: ctx.peer, signal: ctx.signal };
-    const run = this.chain.then(() => untilAborted(callback ? callback(name, payload, tctx) : null, ctx.signal));
-    this.chain = run.then(
-      () => undefined,
-      () => undefined,
+    const run = this.queue.push(ctx.peer, () =>
+      untilAborted(callback ? callback(name, payload, tctx) : null, ctx.signal),
     );
     return run.finally(() => {
       this.pending--;
