@@ -57,9 +57,22 @@ export const DEFAULT_MAX_IN_FLIGHT_PER_CLIENT = 256;
 export const DEFAULT_MAX_PENDING_CALLS = 4096;
 
 /**
+ * Replies a ZeroMQ server queues for one client that does not read them; more are dropped (counted in
+ * `stats().repliesDropped`) and the client is not served for {@link SLOW_PEER_PAUSE_MS}.
+ * @default 256 */
+export const DEFAULT_REPLY_HWM = 256;
+
+/** How long a server ignores the requests of a client whose reply queue was full. @default 1000 */
+export const SLOW_PEER_PAUSE_MS = 1_000;
+
+/** Distinct clients (connections active within the last minute) a server serves at once; requests from more are
+ * answered with a `LimitError`. @default 1024 */
+export const DEFAULT_MAX_CLIENTS = 1024;
+
+/**
  * Longest a server handler (inference interface, observation and action callbacks, train and request callbacks) may
  * run before its call is abandoned: its `signal` aborts, its caller gets a `TimeoutError`, its slot is freed.
- */
+ * @default 60000 */
 export const DEFAULT_HANDLER_TIMEOUT_MS = 60_000;
 
 /** Messages a subscriber queues for a slow callback before dropping the oldest.

@@ -45,6 +45,8 @@ export interface ServerOptions {
   handlerTimeoutMs?: number;
   /** Heartbeat interval in ms: a peer silent for 3 intervals counts as gone. @default {@link DEFAULT_HEARTBEAT_MS} */
   heartbeatMs?: number;
+  /** Clients served at once; requests from more are answered with a `LimitError`. @default {@link DEFAULT_MAX_CLIENTS} */
+  maxClients?: number;
 }
 
 /** Options every client (inference, action, trainer) takes. */
@@ -80,7 +82,7 @@ function defined<T extends object, K extends keyof T>(from: T, keys: readonly K[
 
 /** The rpc server options of a mode server. */
 export function rpcServerOptions(o: ServerOptions): RpcServerOptions {
-  return defined(o, ['limits', 'encode', 'maxInFlightPerClient', 'handlerTimeoutMs', 'heartbeatMs']);
+  return defined(o, ['limits', 'encode', 'maxInFlightPerClient', 'handlerTimeoutMs', 'heartbeatMs', 'maxClients']);
 }
 
 /** The publisher options of a mode server. */

@@ -6,7 +6,12 @@
  * @module
  */
 
-import { DEFAULT_HANDLER_TIMEOUT_MS, DEFAULT_MAX_IN_FLIGHT_PER_CLIENT } from '../core/defaults.js';
+import {
+  DEFAULT_HANDLER_TIMEOUT_MS,
+  DEFAULT_MAX_CLIENTS,
+  DEFAULT_MAX_IN_FLIGHT_PER_CLIENT,
+  SLOW_PEER_PAUSE_MS,
+} from '../core/defaults.js';
 import { EdgeMLError, InvalidArgumentError, LimitError, TimeoutError } from '../core/errors.js';
 import { type MethodStats, MethodStatsRecorder } from '../core/latency.js';
 import type { Endpoint, Frame, PeerId } from '../core/types.js';
@@ -74,6 +79,9 @@ export interface RpcServerOptions {
   handlerTimeoutMs?: number;
   /** Heartbeat interval in ms (transport heartbeats). */
   heartbeatMs?: number;
+  /** Clients served at once (connections active within the last minute); requests from more are answered with a
+   * `LimitError`. @default {@link DEFAULT_MAX_CLIENTS} */
+  maxClients?: number;
 }
 
 /** One endpoint a server listens on, and the transport that serves it. */
@@ -94,6 +102,12 @@ export interface ServerStats {
   malformed: number;
   /** Calls abandoned at their deadline while their handler was still running. */
   abandoned: number;
+  /** Replies dropped because their client did not read (its queue was full). */
+  repliesDropped: number;
+  /** Requests not served because their client did not read its replies (paused for a second each time). */
+  ignored: number;
+  /** Requests refused because {@link RpcServerOptions.maxClients} other clients were being served. */
+  refusedClients: number;
   /** Bytes received and sent, all frames together. */
   bytesIn: number;
   bytesOut: number;
@@ -144,9 +158,22 @@ export class RpcServer {
   private readonly running = new Set<Call>();
   private messagesSinceSweep = 0;
   private readonly methods = new MethodStatsRecorder();
-  private counters = { requests: 0, errors: 0, malformed: 0, abandoned: 0, bytesIn: 0, bytesOut: 0 };
+  private counters = {
+    requests: 0,
+    errors: 0,
+    malformed: 0,
+    abandoned: 0,
+    repliesDropped: 0,
+    ignored: 0,
+    refusedClients: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+  };
   private readonly handlerTimeoutMs: number;
   private readonly maxInFlight: number;
+  private readonly maxClients: number;
+  /** Clients that did not read their replies, and until when their requests are ignored. */
+  private readonly paused = new Map<string, number>();
 
   /** Every server answers method `ping` with `'pong'` (used by `edgeml ping` and clients' `ping()`). */
   constructor(private readonly options: RpcServerOptions = {}) {
@@ -156,6 +183,10 @@ export class RpcServer {
     this.maxInFlight = options.maxInFlightPerClient ?? DEFAULT_MAX_IN_FLIGHT_PER_CLIENT;
     if (!Number.isSafeInteger(this.maxInFlight) || this.maxInFlight < 1) {
       throw new InvalidArgumentError('maxInFlightPerClient', 'must be a positive integer');
+    }
+    this.maxClients = options.maxClients ?? DEFAULT_MAX_CLIENTS;
+    if (!Number.isSafeInteger(this.maxClients) || this.maxClients < 1) {
+      throw new InvalidArgumentError('maxClients', 'must be a positive integer');
     }
   }
 
@@ -194,7 +225,7 @@ export class RpcServer {
         const socket: ReplySocket = await b.transport.bindReply(
           b.endpoint,
           (peer, frames) => this.onMessage(socket, i, peer, frames),
-          opts,
+          { ...opts, onPeerBlocked: (peer) => this.onPeerBlocked(i, peer) },
         );
         bound.push(socket);
       }
@@ -224,10 +255,21 @@ export class RpcServer {
     await Promise.all(sockets.map((s) => s.close()));
   }
 
+  private peerKey(index: number, peer: PeerId): string {
+    return `${index}:${Buffer.from(peer).toString('hex')}`;
+  }
+
+  /** A client's reply queue is full: that reply is gone, and its requests are ignored for a while. */
+  private onPeerBlocked(index: number, peer: PeerId): void {
+    this.counters.repliesDropped++;
+    this.paused.set(this.peerKey(index, peer), Date.now() + SLOW_PEER_PAUSE_MS);
+  }
+
   /** Forgets peers silent for longer than {@link CLIENT_ACTIVE_MS}; returns how many are left. */
   private sweepPeers(): number {
     const now = Date.now();
     for (const [k, t] of this.lastSeen) if (now - t >= CLIENT_ACTIVE_MS) this.lastSeen.delete(k);
+    for (const [k, until] of this.paused) if (until <= now) this.paused.delete(k);
     this.messagesSinceSweep = 0;
     return this.lastSeen.size;
   }
@@ -240,6 +282,9 @@ export class RpcServer {
       errors: this.counters.errors,
       malformed: this.counters.malformed,
       abandoned: this.counters.abandoned,
+      repliesDropped: this.counters.repliesDropped,
+      ignored: this.counters.ignored,
+      refusedClients: this.counters.refusedClients,
       bytesIn: this.counters.bytesIn,
       bytesOut: this.counters.bytesOut,
       inFlight: this.running.size,
@@ -268,9 +313,29 @@ export class RpcServer {
     if (!this.sockets.includes(socket)) return;
     const bytesIn = frameBytes(frames);
     this.counters.bytesIn += bytesIn;
-    const peerKey = `${index}:${Buffer.from(peer).toString('hex')}`;
+    const peerKey = this.peerKey(index, peer);
+    const pausedUntil = this.paused.get(peerKey);
+    if (pausedUntil !== undefined) {
+      if (pausedUntil > Date.now()) {
+        this.counters.ignored++;
+        return;
+      }
+      this.paused.delete(peerKey);
+    }
     // Bounded: peers silent for a minute are forgotten, also when nobody asks for stats (amortised O(1) per message).
     if (++this.messagesSinceSweep >= Math.max(SWEEP_EVERY, this.lastSeen.size)) this.sweepPeers();
+    if (!this.lastSeen.has(peerKey) && this.lastSeen.size >= this.maxClients && this.sweepPeers() >= this.maxClients) {
+      this.counters.refusedClients++;
+      const id = peekRequestId(frames);
+      if (id !== undefined) {
+        this.send(
+          socket,
+          peer,
+          encodeError(id, new LimitError(`this server serves at most ${this.maxClients} clients`)),
+        );
+      }
+      return;
+    }
     this.lastSeen.set(peerKey, Date.now());
     let env: ReturnType<typeof decodeEnvelope>;
     try {

@@ -13,6 +13,7 @@ import type {
   ClientHandlers,
   PublishSocket,
   ReplySocket,
+  ReplySocketOptions,
   RequestSocket,
   SocketOptions,
   SubscribeSocket,
@@ -109,7 +110,7 @@ export class DeferredTransport implements Transport {
   async bindReply(
     endpoint: Endpoint,
     onRequest: (peer: PeerId, frames: Frame[]) => void,
-    options?: SocketOptions,
+    options?: ReplySocketOptions,
   ): Promise<ReplySocket> {
     return (this.loaded ?? (await this.loading)).bindReply(endpoint, onRequest, options);
   }

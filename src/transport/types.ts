@@ -22,6 +22,15 @@ export interface SocketOptions {
   heartbeatMs?: number;
 }
 
+/** Options of a reply socket. */
+export interface ReplySocketOptions extends SocketOptions {
+  /**
+   * Called when a reply to `peer` could not be queued because that peer does not read (its queue is full); the
+   * reply is dropped. The server may stop serving that peer for a while.
+   */
+  onPeerBlocked?: (peer: PeerId) => void;
+}
+
 /** Server side of request/reply: many clients, replies routed back to the requesting peer. */
 export interface ReplySocket {
   /** The port actually bound (useful when binding port 0). */
@@ -87,7 +96,7 @@ export interface Transport {
   bindReply(
     endpoint: Endpoint,
     onRequest: (peer: PeerId, frames: Frame[]) => void,
-    options?: SocketOptions,
+    options?: ReplySocketOptions,
   ): Promise<ReplySocket>;
   /** Connects a request socket; `onReply` is called for every message received from the server. */
   connectRequest(

@@ -39,6 +39,25 @@ export interface BlockedPolicy {
   blocked(): Promise<void>;
   /** Called once by the queue with a function that queues a message again. */
   attach?(requeue: (frames: Frame[]) => void): void;
+  /**
+   * When set, a refused message is dropped and handed to this function instead of being retried (a ROUTER with
+   * `mandatory`: a reply to a peer whose queue is full must not hold up the replies to everyone else).
+   */
+  dropped?(frames: Frame[]): void;
+}
+
+/**
+ * For a ROUTER socket with `mandatory` and send timeout 0: a reply the socket refuses (its peer's queue is full: the
+ * peer does not read) is dropped and reported, never retried, so one slow reader never delays the others.
+ */
+export class DropWhenFull implements BlockedPolicy {
+  constructor(private readonly onDrop: (frames: Frame[]) => void) {}
+  beforeSend(): void {}
+  sent(): void {}
+  async blocked(): Promise<void> {}
+  dropped(frames: Frame[]): void {
+    this.onDrop(frames);
+  }
 }
 
 /** Retries with exponential backoff, from 1 ms up to a maximum, while a socket with send timeout 0 refuses messages. */
@@ -128,6 +147,12 @@ export class SendQueue {
           if (this.closed) return;
           // EAGAIN: no peer could take it in time; loop to re-check staleness and try again.
           if ((e as { code?: string }).code === 'EAGAIN') {
+            if (this.policy?.dropped) {
+              this.shift();
+              this.dropped++;
+              this.policy.dropped(item.frames);
+              continue;
+            }
             if (this.policy && !this.closed) await this.policy.blocked();
             continue;
           }

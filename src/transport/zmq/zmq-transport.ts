@@ -27,6 +27,7 @@ import {
   DEFAULT_PUBLISH_QUEUE_BYTES,
   DEFAULT_RECONNECT_MAX_MS,
   DEFAULT_RECONNECT_MS,
+  DEFAULT_REPLY_HWM,
 } from '../../core/defaults.js';
 import { EdgeMLError } from '../../core/errors.js';
 import type { Frame } from '../../wire/codec.js';
@@ -45,6 +46,7 @@ import type {
   PeerId,
   PublishSocket,
   ReplySocket,
+  ReplySocketOptions,
   RequestSocket,
   SocketOptions,
   SubscribeSocket,
@@ -52,7 +54,7 @@ import type {
 } from '../types.js';
 import { ClientLink } from './client-link.js';
 import { edgemlContext } from './context.js';
-import { Backoff, PublishFlow, SendQueue } from './send-queue.js';
+import { Backoff, DropWhenFull, PublishFlow, SendQueue } from './send-queue.js';
 import { zapHandler } from './zap-handler.js';
 
 /** How long a bind keeps retrying while the port is still held by a socket that was just closed. */
@@ -138,8 +140,15 @@ class ZmqReplySocket implements ReplySocket {
     private readonly socket: zmq.Router,
     readonly port: number,
     private readonly release: () => void,
+    onPeerBlocked: ((peer: PeerId) => void) | undefined,
   ) {
-    this.queue = new SendQueue(socket);
+    this.queue = new SendQueue(
+      socket,
+      new DropWhenFull((frames) => {
+        const peer = frames[0];
+        if (peer !== undefined) onPeerBlocked?.(peer);
+      }),
+    );
   }
   send(peer: PeerId, frames: Frame[]): void {
     this.queue.push([peer, ...frames]);
@@ -269,7 +278,7 @@ export class ZmqTransport implements Transport {
   async bindReply(
     address: Address,
     onRequest: (peer: PeerId, frames: Frame[]) => void,
-    options?: SocketOptions,
+    options?: ReplySocketOptions,
   ): Promise<ReplySocket> {
     const security = await this.serverOptions();
     let socket: zmq.Router;
@@ -279,8 +288,12 @@ export class ZmqTransport implements Transport {
         context: edgemlContext(),
         ...commonOptions(options),
         ...security.options,
-        sendHighWaterMark: 10_000,
-        receiveHighWaterMark: 10_000,
+        // Replies queue per peer up to DEFAULT_REPLY_HWM; a reply to a peer whose queue is full (it does not read)
+        // fails at once (mandatory, send timeout 0) and is dropped, so a slow reader costs a bounded amount.
+        sendHighWaterMark: DEFAULT_REPLY_HWM,
+        receiveHighWaterMark: DEFAULT_REPLY_HWM,
+        mandatory: true,
+        sendTimeout: 0,
       });
       port = await bindWithRetry(socket, address);
     } catch (e) {
@@ -291,7 +304,7 @@ export class ZmqTransport implements Transport {
       const [peer, ...frames] = msg;
       if (peer !== undefined) onRequest(peer, frames);
     });
-    return new ZmqReplySocket(socket, port, security.release);
+    return new ZmqReplySocket(socket, port, security.release, options?.onPeerBlocked);
   }
 
   connectRequest(
