@@ -10,6 +10,7 @@ import { parseEndpoint, tcpEndpoint, withPort } from '../core/endpoint.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import type { ConnectionStatus, Endpoint } from '../core/types.js';
 import type { ClientSecurity, ServerSecurity } from '../transport/curve-keys.js';
+import type { NatsOptions } from '../transport/nats-options.js';
 import { TransportSet } from '../transport/registry.js';
 import type { Transport } from '../transport/types.js';
 import type { DecodeLimits, EncodeOptions } from '../wire/codec.js';
@@ -33,6 +34,8 @@ export interface ServerOptions {
   /** CURVE security of every ZeroMQ socket of the server: its key pair and, optionally, the client keys it accepts
    * (docs/security.md). Not together with `transport`. @default none (plain TCP) */
   security?: ServerSecurity;
+  /** Options of `nats://` endpoints (`import 'edgeml/nats'`): credentials, TLS, subject prefix (docs/security.md). */
+  nats?: NatsOptions;
   /** Limits on incoming messages. */
   limits?: DecodeLimits;
   /** Encoding options of replies and published messages. */
@@ -56,6 +59,8 @@ export interface ClientOptions {
   /** CURVE security of every ZeroMQ connection of the client: the server's public key and, optionally, this
    * client's key pair (docs/security.md). Not together with `transport`. @default none (plain TCP) */
   security?: ClientSecurity;
+  /** Options of a `nats://` target (`import 'edgeml/nats'`): credentials, TLS, subject prefix (docs/security.md). */
+  nats?: NatsOptions;
   /** Default deadline of each call in ms (a call's own `timeoutMs` wins). @default {@link DEFAULT_TIMEOUT_MS} */
   timeoutMs?: number;
   /** Deadline of the handshake in ms, in the modes that have one (action, trainer).

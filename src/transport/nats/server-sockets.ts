@@ -1,0 +1,176 @@
+/**
+ * The server sides over NATS: a reply socket serving a service's request subject in its queue group (N servers
+ * behind one name share the calls), and a publish socket that acknowledges subscription announcements (subscribers
+ * then fetch the latest values over their request channel).
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import type { Msg, Subscription } from '@nats-io/transport-node';
+import type { Frame, PeerId } from '../../core/types.js';
+import type { PublishSocket, ReplySocket } from '../types.js';
+import {
+  decodeChunk,
+  decodeMessage,
+  decodeSubscribe,
+  encodeControl,
+  encodeMessage,
+  FramingError,
+  KIND,
+  MESSAGE_ID_BYTES,
+} from './framing.js';
+import type { NatsLink } from './link.js';
+import { Outbox } from './outbox.js';
+import { Reassembler } from './reassembly.js';
+import type { Subjects } from './subjects.js';
+
+/** Limits of a socket's incoming messages. */
+export interface ReceiveLimits {
+  maxMessageBytes: number;
+  reassemblyTimeoutMs: number;
+}
+
+/** The inbox of a reply subject `<inbox>.<token>`, when it is an inbox of this service. */
+export function inboxOf(subjects: Subjects, reply: string | undefined): string | undefined {
+  if (reply === undefined) return undefined;
+  const dot = reply.lastIndexOf('.');
+  const inbox = reply.slice(0, dot);
+  return dot > 0 && subjects.isInbox(inbox) ? inbox : undefined;
+}
+
+/** Counters of a NATS server socket (for tests and diagnostics). */
+export interface NatsSocketStats {
+  /** Messages dropped: garbage, a reply subject outside the service, over the limits. */
+  dropped: number;
+}
+
+/** The reply side: see the module comment. */
+export class NatsReplySocket implements ReplySocket {
+  readonly id = randomBytes(8).toString('hex');
+  readonly stats: NatsSocketStats = { dropped: 0 };
+  private readonly subs: Subscription[] = [];
+  private readonly outbox: Outbox;
+  private readonly reassembly: Reassembler;
+  private closed = false;
+
+  constructor(
+    private readonly link: NatsLink,
+    private readonly subjects: Subjects,
+    readonly port: number,
+    private readonly onRequest: (peer: PeerId, frames: Frame[]) => void,
+    private readonly limits: ReceiveLimits,
+  ) {
+    this.outbox = new Outbox(link);
+    this.reassembly = new Reassembler(limits.maxMessageBytes + 1024, limits.reassemblyTimeoutMs);
+  }
+
+  /** Subscribes, waits until the NATS server has the subscriptions, and tells waiting clients. */
+  async start(): Promise<void> {
+    const req = this.link.subscribe(this.subjects.request, (m) => this.onMsg(m, true), this.subjects.queue);
+    const own = this.link.subscribe(this.subjects.server(this.id), (m) => this.onMsg(m, false));
+    for (const s of [req, own]) if (s) this.subs.push(s);
+    await this.link.flush();
+    this.link.publish(this.subjects.event('up'), new Uint8Array(0));
+  }
+
+  private onMsg(m: Msg, viaQueue: boolean): void {
+    if (this.closed) return;
+    const body = m.data;
+    const inbox = inboxOf(this.subjects, m.reply);
+    if (inbox === undefined || body.length === 0) {
+      this.stats.dropped++;
+      return;
+    }
+    try {
+      if (body[0] === KIND.probe) {
+        if (viaQueue) this.link.publish(m.reply!, encodeControl(KIND.ack));
+        return;
+      }
+      let whole: Uint8Array | undefined = body;
+      if (body[0] === KIND.chunk) {
+        const chunk = decodeChunk(body);
+        if (chunk.index === 0) {
+          if (!viaQueue) throw new FramingError('a first chunk on a server subject');
+          // Tell the client where the rest goes: this server, not the queue group.
+          const id = body.subarray(1, 1 + MESSAGE_ID_BYTES);
+          this.link.publish(m.reply!, encodeControl(KIND.go, this.subjects.server(this.id), id));
+        } else if (viaQueue) throw new FramingError('a later chunk on the queue subject');
+        whole = this.reassembly.add(inbox, chunk);
+        if (whole === undefined) return;
+      } else if (body.length > this.limits.maxMessageBytes + 1024) {
+        throw new FramingError('message too large');
+      }
+      const frames = decodeMessage(whole, Number.MAX_SAFE_INTEGER);
+      this.onRequest(Buffer.from(inbox, 'utf8'), frames);
+    } catch {
+      this.stats.dropped++;
+    }
+  }
+
+  send(peer: PeerId, frames: Frame[]): void {
+    if (this.closed) return;
+    const inbox = Buffer.from(peer).toString('utf8');
+    if (!this.subjects.isInbox(inbox)) return;
+    this.outbox.send(`${inbox}.r`, encodeMessage(frames));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of this.subs) s.unsubscribe();
+    this.reassembly.close();
+    await this.link.flush();
+    this.link.publish(this.subjects.event('down'), new Uint8Array(0));
+    await this.link.unref();
+  }
+}
+
+/** The publish side: see the module comment. */
+export class NatsPublishSocket implements PublishSocket {
+  readonly stats: NatsSocketStats = { dropped: 0 };
+  private sub: Subscription | undefined;
+  private readonly outbox: Outbox;
+  private closed = false;
+
+  constructor(
+    private readonly link: NatsLink,
+    private readonly subjects: Subjects,
+    readonly port: number,
+    private readonly onSubscribe: ((topic: string) => void) | undefined,
+  ) {
+    this.outbox = new Outbox(link);
+  }
+
+  async start(): Promise<void> {
+    this.sub = this.link.subscribe(this.subjects.subscribe, (m) => this.onAnnounce(m));
+    await this.link.flush();
+    this.link.publish(this.subjects.event('pubup'), new Uint8Array(0));
+  }
+
+  private onAnnounce(m: Msg): void {
+    const topic = decodeSubscribe(m.data);
+    const inbox = inboxOf(this.subjects, m.reply);
+    if (this.closed || topic === undefined || inbox === undefined) {
+      this.stats.dropped++;
+      return;
+    }
+    // Announced, acknowledged; the subscriber fetches the topic's latest value over its request channel (`latest`),
+    // so a late joiner costs the others nothing.
+    this.onSubscribe?.(topic);
+    this.outbox.send(m.reply!, encodeControl(KIND.ack));
+  }
+
+  publish(topic: string, frames: Frame[]): void {
+    if (this.closed) return;
+    this.outbox.send(this.subjects.topic(topic), encodeMessage(frames));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.sub?.unsubscribe();
+    await this.link.flush();
+    this.link.publish(this.subjects.event('pubdown'), new Uint8Array(0));
+    await this.link.unref();
+  }
+}
