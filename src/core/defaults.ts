@@ -44,6 +44,14 @@ export const DEFAULT_MAX_STRING_BYTES = 16 * 1024 * 1024;
  * @default 1_000_000 */
 export const DEFAULT_MAX_COLLECTION_LENGTH = 1_000_000;
 
+/** Most msgpack values in one message header, all levels together (map keys count; data frames do not). A value
+ * costs the decoder up to ~60 bytes of memory (an empty map is one byte on the wire and a ~56-byte object), so this
+ * caps what a header makes the decoder build at about 64 MB, however large the header: without it a 16 MiB header
+ * of empty maps becomes 16 M objects (about 1 GB). Tensors, typed arrays and long byte strings travel in data frames
+ * and count one value each, so only payloads of large plain arrays or maps come near it.
+ * @default 1_000_000 */
+export const DEFAULT_MAX_VALUES = 1_000_000;
+
 /** Byte strings at least this long travel as their own frame; shorter ones stay inline in the header.
  * @default 1024 */
 export const DEFAULT_INLINE_BYTES_MAX = 1024;

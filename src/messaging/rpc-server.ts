@@ -8,6 +8,7 @@
 import { DEFAULT_MAX_IN_FLIGHT_PER_CLIENT } from '../core/defaults.js';
 import { EdgeMLError, InvalidArgumentError, LimitError } from '../core/errors.js';
 import { LatencyRecorder } from '../core/latency.js';
+import { peerText } from '../core/peer-text.js';
 import type { Address, PeerId, ReplySocket, Transport } from '../transport/types.js';
 import type { DecodeLimits, EncodeOptions, Frame } from '../wire/codec.js';
 import { decodeEnvelope, encodeError, encodeReply, peekRequestId } from '../wire/envelopes.js';
@@ -177,12 +178,7 @@ export class RpcServer {
     }
     const handler = this.handlers.get(env.method);
     if (!handler) {
-      this.fail(
-        socket,
-        peer,
-        env.id,
-        new InvalidArgumentError('method', `unknown method ${JSON.stringify(env.method)}`),
-      );
+      this.fail(socket, peer, env.id, new InvalidArgumentError('method', `unknown method ${peerText(env.method)}`));
       return;
     }
     const max = this.options.maxInFlightPerClient ?? DEFAULT_MAX_IN_FLIGHT_PER_CLIENT;

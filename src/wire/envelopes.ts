@@ -20,6 +20,7 @@ import {
   RemoteError,
   TimeoutError,
 } from '../core/errors.js';
+import { PEER_TEXT_MAX, peerText, truncateText } from '../core/peer-text.js';
 import { type DecodeLimits, decodeMessage, type EncodeOptions, encodeEnvelope, type Frame } from './codec.js';
 import { readMsgpack } from './msgpack-reader.js';
 
@@ -125,9 +126,7 @@ export function decodeEnvelope(frames: readonly Frame[], limits?: DecodeLimits):
   const h = decodeMessage(frames, limits);
   if (!isRecord(h)) throw new ProtocolError('header is not a map');
   if (h.v !== PROTOCOL_VERSION) {
-    throw new ProtocolError(
-      `unsupported protocol version ${JSON.stringify(h.v)} (this peer speaks ${PROTOCOL_VERSION})`,
-    );
+    throw new ProtocolError(`unsupported protocol version ${peerText(h.v)} (this peer speaks ${PROTOCOL_VERSION})`);
   }
   switch (h.k) {
     case 'req': {
@@ -161,7 +160,7 @@ export function decodeEnvelope(frames: readonly Frame[], limits?: DecodeLimits):
       };
     }
     default:
-      throw new ProtocolError(`unknown envelope kind ${JSON.stringify(h.k)}`);
+      throw new ProtocolError(`unknown envelope kind ${peerText(h.k)}`);
   }
 }
 
@@ -175,7 +174,11 @@ export function peekRequestId(frames: readonly Frame[], kinds: readonly string[]
   let h: unknown;
   try {
     if (header.byteLength > 1024 * 1024) throw new LimitError('header too large to read whole');
-    h = readMsgpack(header, { maxDepth: 64, maxStringBytes: 1024 * 1024, maxCollectionLength: 100_000 }, () => null);
+    h = readMsgpack(
+      header,
+      { maxDepth: 64, maxStringBytes: 1024 * 1024, maxCollectionLength: 100_000, maxValues: 100_000 },
+      () => null,
+    );
   } catch {
     // Too large or too deep as a whole (a payload nested beyond the limit, say): the id may still lead the header.
     h = leadingScalars(header);
@@ -235,8 +238,29 @@ function leadingScalars(header: Uint8Array): Record<string, string | number> {
   return out;
 }
 
-/** The wire form of any thrown value. Errors that are not edgeml errors travel as `EDGEML_REMOTE`. */
+/** Longest error `message` sent on the wire, in characters; longer ones are cut (see {@link truncateText}). */
+export const WIRE_ERROR_MESSAGE_MAX = 8192;
+/** Most entries of an error's `fields` sent on the wire. */
+export const WIRE_ERROR_FIELDS_MAX = 64;
+
+/**
+ * The wire form of any thrown value, bounded: `message` at most {@link WIRE_ERROR_MESSAGE_MAX} characters, `name`,
+ * `remoteCode` and each field at most {@link PEER_TEXT_MAX}, at most {@link WIRE_ERROR_FIELDS_MAX} fields. So an
+ * error that quotes peer input never makes a reply proportional to that input. Errors that are not edgeml errors
+ * travel as `EDGEML_REMOTE`.
+ */
 export function errorToWire(error: unknown): WireError {
+  const w = unboundedWire(error);
+  w.name = truncateText(w.name, PEER_TEXT_MAX);
+  w.message = truncateText(w.message, WIRE_ERROR_MESSAGE_MAX);
+  if (w.remoteCode !== undefined) w.remoteCode = truncateText(w.remoteCode, PEER_TEXT_MAX);
+  if (w.fields !== undefined) {
+    w.fields = w.fields.slice(0, WIRE_ERROR_FIELDS_MAX).map((f) => truncateText(f, PEER_TEXT_MAX));
+  }
+  return w;
+}
+
+function unboundedWire(error: unknown): WireError {
   if (error instanceof EdgeMLError && !(error instanceof RemoteError)) {
     const w: WireError = { name: error.name, code: error.code, message: error.message };
     if (error instanceof ConfigMismatchError) w.fields = [...error.fields];

@@ -29,6 +29,7 @@ import { type CallOptions, RpcClient } from '../../messaging/rpc-client.js';
 import { RpcServer, type RpcServerStats } from '../../messaging/rpc-server.js';
 import type { ConnectionStatus, Transport } from '../../transport/types.js';
 import { transportFor } from '../../transport/zmq/zmq-transport.js';
+import { refuseDuplicateNames } from '../../wire/unique.js';
 import {
   ACTION_MODE,
   type ActionClientOptions,
@@ -95,6 +96,7 @@ export class ActionServer {
     if (this.requested.streaming) this.publisher = new Publisher(transport, publisherOptions(options));
     this.rpc.handle(M_OBS, (payload) => {
       const keys = (payload as { keys?: unknown } | null | undefined)?.keys;
+      refuseDuplicateNames(keys, 'observation keys');
       return this.obsCallback(this.effective.selectObservations(keys));
     });
     this.rpc.handle(M_ACT, (payload, ctx) => {

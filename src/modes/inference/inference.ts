@@ -7,6 +7,7 @@
 
 import { DEFAULT_BIND_HOST } from '../../core/defaults.js';
 import { InvalidArgumentError, NotFoundError } from '../../core/errors.js';
+import { peerText } from '../../core/peer-text.js';
 import { Batcher, type BatchOptions, type BatchStats } from '../../messaging/batching.js';
 import {
   type ModeClientOptions,
@@ -91,7 +92,7 @@ export class InferenceServer {
       if (!fn) {
         const known = [...this.handlers.keys()];
         throw new NotFoundError(
-          `unknown interface ${JSON.stringify(name)}; available: ${known.length ? known.join(', ') : '(none)'}`,
+          `unknown interface ${peerText(name)}; available: ${known.length ? known.join(', ') : '(none)'}`,
         );
       }
       return fn(payload);

@@ -180,6 +180,7 @@ export async function readMessageFile(path: string, limits: FileLimits = {}): Pr
       maxMessageBytes: maxBytes,
       maxHeaderBytes: maxBytes,
       maxCollectionLength: Number.MAX_SAFE_INTEGER,
+      maxValues: Number.MAX_SAFE_INTEGER,
       maxDepth: FILE_MAX_DEPTH,
     };
     return decodeMessage(frames, decodeLimits);
