@@ -113,6 +113,18 @@ export const DEFAULT_MAX_PENDING_TRAIN_STEPS = 64;
  * @default 16 */
 export const DEFAULT_MAX_PENDING_TRAIN_STEPS_PER_CLIENT = 16;
 
+/** Most bytes one trainer data table holds, measured by `payloadBytes` (tensor, typed-array and byte-string data,
+ * strings, and a small constant per value and per item), besides its item bound `size`. A full FIFO table drops its
+ * oldest items to make room; a non-FIFO table refuses the new item with a `LimitError`. Without it a table of 1000
+ * items would hold 1000 messages of up to `maxMessageBytes` each.
+ * @default 1 GiB */
+export const DEFAULT_MAX_TABLE_BYTES = 1024 * 1024 * 1024;
+
+/** Largest config, in bytes of its canonical form, that the action and trainer handshake compares; a `hello` with a
+ * larger one is refused with a `LimitError` before any comparison.
+ * @default 64 KiB */
+export const DEFAULT_MAX_CONFIG_BYTES = 64 * 1024;
+
 /** Weights a trainer client queues for a slow weights callback: 1 means the callback always gets the newest.
  * @default 1 */
 export const DEFAULT_WEIGHTS_QUEUE = 1;
