@@ -22,13 +22,25 @@ const port = Number((await fixture.line((l) => l.startsWith('ready '), 'ready'))
 const attacker = new Attacker(port);
 const legit = new RpcClient(new ZmqTransport(), { host: HOST, port }, { timeoutMs });
 const started = performance.now();
+// Sampled too, for a server that dies before it can be asked (VmHWM goes with the process).
+let sampledPeakMB = 0;
+const sampler = setInterval(() => {
+  try {
+    sampledPeakMB = Math.max(sampledPeakMB, memoryOf(fixture.proc.pid!).peakMB);
+  } catch {
+    // gone
+  }
+}, 100);
 const result: Record<string, unknown> = { row };
 const replies: Record<string, unknown>[] = [];
 
 async function collect(ids: number[]): Promise<void> {
   for (const id of ids) {
     try {
-      const { env, bytes } = await attacker.reply(id, timeoutMs);
+      const died = fixture.exited.then((code) => {
+        throw new Error(`server exited (${code ?? fixture.proc.signalCode})`);
+      });
+      const { env, bytes } = await Promise.race([attacker.reply(id, timeoutMs), died]);
       replies.push({ id, code: env.kind === 'err' ? env.error.code : 'ok', bytes });
     } catch (e) {
       replies.push({
@@ -153,6 +165,8 @@ if (result.alive) {
   result.table = stats.table;
   result.peakMB = memoryOf(fixture.proc.pid!).peakMB;
 } else result.stderrTail = fixture.stderr().slice(-300);
+clearInterval(sampler);
+result.sampledPeakMB = sampledPeakMB;
 result.callbacks = fixture.lines.filter((l) => l.startsWith('cb ')).map((l) => l.slice(0, 40));
 process.stdout.write(`${JSON.stringify(result)}\n`);
 attacker.close();
