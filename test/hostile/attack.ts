@@ -92,7 +92,12 @@ export class Attacker {
       } catch {
         return;
       }
-      const env = decodeEnvelope(frames, { maxMessageBytes: 1024 ** 3 });
+      // Generous limits: an unpatched server may answer with replies of hundreds of MB (and that is measured).
+      const env = decodeEnvelope(frames, {
+        maxMessageBytes: 2 * 1024 ** 3,
+        maxHeaderBytes: 2 * 1024 ** 3,
+        maxStringBytes: 2 * 1024 ** 3,
+      });
       if (env.kind !== 'rep' && env.kind !== 'err') continue;
       this.replies.set(env.id, { env, bytes: frames.reduce((n, f) => n + f.byteLength, 0) });
       this.waiting.get(env.id)?.();
