@@ -26,7 +26,8 @@ const started = performance.now();
 let sampledPeakMB = 0;
 const sampler = setInterval(() => {
   try {
-    sampledPeakMB = Math.max(sampledPeakMB, memoryOf(fixture.proc.pid!).peakMB);
+    const { peakMB } = memoryOf(fixture.proc.pid!);
+    if (peakMB > sampledPeakMB) sampledPeakMB = peakMB;
   } catch {
     // gone
   }
@@ -53,7 +54,10 @@ async function collect(ids: number[]): Promise<void> {
 }
 function legitCall(method: string, name: string | undefined, payload: unknown): Promise<void> {
   const t0 = performance.now();
-  return legit.call(method, name, payload).then(
+  const died = fixture.exited.then(() => {
+    throw new Error('the server died');
+  });
+  return Promise.race([legit.call(method, name, payload), died]).then(
     () => {
       result.legit = `served after ${Math.round(performance.now() - t0)} ms`;
     },
