@@ -92,12 +92,17 @@ export class Attacker {
       } catch {
         return;
       }
+      let env: Envelope;
       // Generous limits: an unpatched server may answer with replies of hundreds of MB (and that is measured).
-      const env = decodeEnvelope(frames, {
-        maxMessageBytes: 2 * 1024 ** 3,
-        maxHeaderBytes: 2 * 1024 ** 3,
-        maxStringBytes: 2 * 1024 ** 3,
-      });
+      try {
+        env = decodeEnvelope(frames, {
+          maxMessageBytes: 2 * 1024 ** 3,
+          maxHeaderBytes: 2 * 1024 ** 3,
+          maxStringBytes: 2 * 1024 ** 3,
+        });
+      } catch {
+        continue; // not an envelope: no reply to match
+      }
       if (env.kind !== 'rep' && env.kind !== 'err') continue;
       this.replies.set(env.id, { env, bytes: frames.reduce((n, f) => n + f.byteLength, 0) });
       this.waiting.get(env.id)?.();
