@@ -5,6 +5,7 @@
  * (and how long it waited), which callbacks ran, and whether the server survived.
  *
  * Usage: node --import tsx test/hostile/measure.ts <row1-trainer|row1-inference|row2|row3|row10> [timeoutSeconds]
+ *   env STEPS: row 2's number of 1 GiB train steps (default 3); ROW3_40=0: row 3 without the 40 MiB hello.
  */
 import { RpcClient } from '../../src/messaging/rpc-client.js';
 import { ZmqTransport } from '../../src/transport/zmq/zmq-transport.js';
@@ -92,10 +93,12 @@ if (row === 'row1-trainer' || row === 'row1-inference') {
   const raw = 1024 ** 3 - 4096;
   const block = lz4Compress(new Uint8Array(raw))!;
   result.blockBytes = block.byteLength;
-  for (let id = 1; id <= 3; id++) await attacker.send([request(id, 'train', 'steps', payload(raw)), block]);
-  await attacker.send([request(4, 'train', 'steps', payload(1024 ** 3 + 1)), new Uint8Array(4_300_000)]);
+  const steps = Number(process.env.STEPS ?? 3);
+  const ids = Array.from({ length: steps + 1 }, (_, i) => i + 1);
+  for (const id of ids.slice(0, steps)) await attacker.send([request(id, 'train', 'steps', payload(raw)), block]);
+  await attacker.send([request(steps + 1, 'train', 'steps', payload(1024 ** 3 + 1)), new Uint8Array(4_300_000)]);
   served = legitCall('train', 'steps', { token: 'legit' });
-  await collect([1, 2, 3, 4]);
+  await collect(ids);
 } else if (row === 'row3') {
   const hello = mp((w) => {
     w.mapHeader(2);
@@ -168,6 +171,9 @@ if (result.alive) {
   result.maxStallMs = stats.maxStallMs;
   result.table = stats.table;
   result.peakMB = memoryOf(fixture.proc.pid!).peakMB;
+  // Resident memory once the attack is over and the server has had a moment (garbage may still be uncollected).
+  await new Promise((r) => setTimeout(r, 2000));
+  result.rssAfterMB = memoryOf(fixture.proc.pid!).rssMB;
 } else result.stderrTail = fixture.stderr().slice(-300);
 clearInterval(sampler);
 result.sampledPeakMB = sampledPeakMB;
