@@ -1,5 +1,6 @@
 /**
- * Long fuzzing run: test/fuzz.test.ts with many more cases than CI runs, then the number of cases of each kind.
+ * Long fuzzing run: test/fuzz.test.ts with many more cases than CI runs (mutated and random messages, value-count and
+ * decompression bombs, a live server), then the number of cases of each kind.
  *
  * Usage: npm run fuzz -- [--runs N]   (N cases per property; default 50000)
  */
@@ -34,12 +35,14 @@ try {
 }
 rmSync(dir, { recursive: true, force: true });
 const n = (k: string): number => counts[k] ?? 0;
-const total = n('decoder') + n('decoderRandom') + n('envelope') + n('liveCases');
+const total = n('decoder') + n('decoderRandom') + n('envelope') + n('liveCases') + n('valueBombs') + n('lz4Bombs');
 process.stdout.write(
   [
     `fuzz: ${total} cases in ${Math.round((Date.now() - started) / 1000)} s (${runs} per property)`,
     `  decoder: ${n('decoder')} mutated messages (${n('decoderAccepted')} still valid), ${n('decoderRandom')} random ` +
       `frame lists, ${n('envelope')} mutated request envelopes`,
+    `  bombs: ${n('valueBombs')} value-count bombs (${n('valueBombsRefused')} over maxValues, refused), ` +
+      `${n('lz4Bombs')} decompression bombs (${n('lz4BombsRefused')} refused)`,
     `  live server: ${n('liveCases')} batches, ${n('liveMessages')} messages, ${n('liveAnswers')} answers`,
     `  result: ${result.status === 0 ? 'every property held' : 'FAILED (see above)'}`,
     '',

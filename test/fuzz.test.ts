@@ -10,6 +10,11 @@
  * not, an `err` envelope with a `ProtocolError` or `LimitError`), never reports an internal error that is not an
  * edgeml error, and keeps answering a legitimate client between batches.
  *
+ * (c) Bombs: headers of many small values (arrays of empty maps, nested arrays, fixints) under a random `maxValues`,
+ * refused with `LimitError` exactly when they hold more values than the limit; LZ4 frames (valid blocks of runs, or
+ * random bytes) declaring random decompressed sizes, refused with `LimitError` whenever the declared total exceeds
+ * `maxMessageBytes`, and never allocating beyond it.
+ *
  * Runs per property: env `FUZZ_RUNS` (default {@link DEFAULT_RUNS}, a few seconds); `npm run fuzz` runs many more and
  * prints the counts (written to the file named by env `FUZZ_REPORT`).
  */
@@ -20,6 +25,8 @@ import * as zmq from 'zeromq';
 import { InferenceClient, InferenceServer, LimitError, ProtocolError, Tensor } from '../src/index.js';
 import { type DecodeLimits, decodeMessage, type EncodeOptions, encodeMessage, type Frame } from '../src/wire/codec.js';
 import { decodeEnvelope, type Envelope, encodeRequest, peekRequestId } from '../src/wire/envelopes.js';
+import { lz4Compress } from '../src/wire/lz4.js';
+import { MsgpackWriter } from '../src/wire/msgpack-writer.js';
 import { HOST, within } from './helpers.js';
 import vectors from './vectors/vectors.json' with { type: 'json' };
 
@@ -35,6 +42,10 @@ const counts = {
   liveCases: 0,
   liveMessages: 0,
   liveAnswers: 0,
+  valueBombs: 0,
+  valueBombsRefused: 0,
+  lz4Bombs: 0,
+  lz4BombsRefused: 0,
 };
 
 afterAll(() => {
@@ -285,6 +296,143 @@ describe('fuzz: decoder', () => {
         counts.envelope++;
         const m = mutate(frames, muts);
         if (decodesOrRejects(() => decodeEnvelope(m)) === 'rejected') peekRequestId(m);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
+
+// ---- Bombs -------------------------------------------------------------------------------------------------------
+
+/** A header of many cheap values, and how many values it holds (as maxValues counts them). */
+type Bomb = { bytes: Uint8Array; values: number };
+const bombPart: fc.Arbitrary<Bomb> = fc.oneof(
+  // An array of n empty maps (0x80): n + 1 values in n + 5 bytes.
+  fc.nat({ max: 3000 }).map((n) => {
+    const b = new Uint8Array(5 + n).fill(0x80);
+    b[0] = 0xdd;
+    new DataView(b.buffer).setUint32(1, n);
+    return { bytes: b, values: n + 1 };
+  }),
+  // A map of n entries of one-byte key and nil: 2n + 1 values.
+  fc.nat({ max: 1500 }).map((n) => {
+    // Keys are distinct uint16 ints, values nil.
+    const out = new Uint8Array(5 + 4 * n);
+    out[0] = 0xdf;
+    new DataView(out.buffer).setUint32(1, n);
+    for (let i = 0; i < n; i++) out.set([0xcd, i >> 8, i & 0xff, 0xc0], 5 + 4 * i);
+    return { bytes: out, values: 2 * n + 1 };
+  }),
+  // Arrays nested d deep around a fixint: d + 1 values.
+  fc.integer({ min: 0, max: 60 }).map((d) => {
+    const b = new Uint8Array(d + 1).fill(0x91);
+    b[d] = 0x01;
+    return { bytes: b, values: d + 1 };
+  }),
+);
+const bomb: fc.Arbitrary<Bomb> = fc.array(bombPart, { minLength: 1, maxLength: 6 }).map((parts) => {
+  const size = parts.reduce((n, p) => n + p.bytes.length, 3);
+  const bytes = new Uint8Array(size);
+  bytes.set([0xdc, parts.length >> 8, parts.length & 0xff]);
+  let at = 3;
+  for (const p of parts) {
+    bytes.set(p.bytes, at);
+    at += p.bytes.length;
+  }
+  return { bytes, values: 1 + parts.reduce((n, p) => n + p.values, 0) };
+});
+
+/** A compressed block: a valid one of a run of bytes, or random bytes. */
+const lz4Block = fc.oneof(
+  fc.tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 1, max: 200_000 })).map(([b, n]) => ({
+    block: lz4Compress(new Uint8Array(n).fill(b))!,
+    raw: n,
+  })),
+  fc.uint8Array({ minLength: 1, maxLength: 256 }).map((block) => ({ block, raw: block.length })),
+);
+const lz4Bomb = fc.record({
+  blocks: fc.array(lz4Block, { minLength: 1, maxLength: 3 }),
+  // Declared sizes: the true one, or anything up to 4 GiB (most beyond the ratio rule or the limit).
+  declared: fc.array(fc.oneof(fc.constant(-1), fc.nat({ max: 2 ** 32 })), { minLength: 3, maxLength: 3 }),
+  maxMessageBytes: fc.integer({ min: 1, max: 1 << 20 }),
+});
+
+/** The frames of an array of compressed byte strings, with the declared sizes, and the declared size of frame 1. */
+function lz4Message(input: { blocks: { block: Uint8Array; raw: number }[]; declared: number[] }): {
+  frames: Frame[];
+  declaredTotal: number;
+  firstTotal: number;
+} {
+  const { blocks, declared } = input;
+  const refs: [number, 'lz4', number][] = blocks.map((x, i) => [i + 1, 'lz4', declared[i]! < 0 ? x.raw : declared[i]!]);
+  const w = new MsgpackWriter();
+  w.arrayHeader(refs.length);
+  for (const ref of refs) {
+    const body = new MsgpackWriter();
+    body.arrayHeader(3);
+    body.int(ref[0]);
+    body.string('lz4');
+    body.int(ref[2]);
+    w.ext(1, body.finish());
+  }
+  const header = w.finish();
+  const rest = blocks.slice(1).reduce((n, x) => n + x.block.byteLength, 0);
+  return {
+    frames: [header, ...blocks.map((x) => x.block)],
+    declaredTotal: header.byteLength + refs.reduce((n, r) => n + r[2], 0),
+    firstTotal: header.byteLength + rest + refs[0]![2],
+  };
+}
+
+describe('fuzz: bombs', () => {
+  it('value-count bombs are refused with LimitError exactly when they hold more than maxValues', {
+    timeout: TIMEOUT,
+  }, () => {
+    fc.assert(
+      fc.property(bomb, fc.integer({ min: 1, max: 12_000 }), ({ bytes, values }, maxValues) => {
+        counts.valueBombs++;
+        let error: unknown;
+        try {
+          decodeMessage([bytes], { maxValues });
+        } catch (e) {
+          error = e;
+        }
+        if (values > maxValues) {
+          counts.valueBombsRefused++;
+          expect(error).toBeInstanceOf(LimitError);
+        } else expect(error).toBeUndefined();
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('decompression bombs: a declared total over maxMessageBytes is a LimitError; nothing else but ProtocolError', {
+    timeout: TIMEOUT,
+  }, () => {
+    fc.assert(
+      fc.property(lz4Bomb, (input) => {
+        counts.lz4Bombs++;
+        const { frames, declaredTotal, firstTotal } = lz4Message(input);
+        let error: unknown;
+        let value: unknown;
+        try {
+          value = decodeMessage(frames, { maxMessageBytes: input.maxMessageBytes });
+        } catch (e) {
+          error = e;
+        }
+        if (error !== undefined) {
+          counts.lz4BombsRefused++;
+          expect(error instanceof LimitError || error instanceof ProtocolError).toBe(true);
+        }
+        // Frame 1 is checked first: over the limit with it alone, the answer is a LimitError whatever follows.
+        if (firstTotal > input.maxMessageBytes) expect(error).toBeInstanceOf(LimitError);
+        if (declaredTotal > input.maxMessageBytes) expect(error).toBeDefined();
+        if (error === undefined) {
+          const out = value as Uint8Array[];
+          expect(out.reduce((n, b) => n + b.byteLength, frames[0]!.byteLength)).toBeLessThanOrEqual(
+            input.maxMessageBytes,
+          );
+        }
       }),
       { numRuns: RUNS },
     );

@@ -4,9 +4,11 @@
  */
 
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_MAX_TABLE_BYTES } from '../src/core/defaults.js';
 import { AbortError, ClosedError, InvalidArgumentError, LimitError, TimeoutError } from '../src/core/errors.js';
 import { mulberry32 } from '../src/modes/env/cartpole.js';
 import { DataTable, Table } from '../src/modes/trainer/tables.js';
+import { payloadBytes } from '../src/wire/payload-bytes.js';
 import { within } from './helpers.js';
 
 function table(size: number, fifo?: boolean): Table<number> {
@@ -49,6 +51,8 @@ describe('Table', () => {
       capacity: 3,
       fifo: true,
       size: 3,
+      maxBytes: DEFAULT_MAX_TABLE_BYTES,
+      bytes: 3 * payloadBytes(0),
       inserted: 7,
       dropped: 4,
       rejected: 0,

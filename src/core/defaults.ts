@@ -44,6 +44,14 @@ export const DEFAULT_MAX_STRING_BYTES = 16 * 1024 * 1024;
  * @default 1_000_000 */
 export const DEFAULT_MAX_COLLECTION_LENGTH = 1_000_000;
 
+/** Most msgpack values in one message header, all levels together (map keys count; data frames do not). A value
+ * costs the decoder up to ~60 bytes of memory (an empty map is one byte on the wire and a ~56-byte object), so this
+ * caps what a header makes the decoder build at about 64 MB, however large the header: without it a 16 MiB header
+ * of empty maps becomes 16 M objects (about 1 GB). Tensors, typed arrays and long byte strings travel in data frames
+ * and count one value each, so only payloads of large plain arrays or maps come near it.
+ * @default 1_000_000 */
+export const DEFAULT_MAX_VALUES = 1_000_000;
+
 /** Byte strings at least this long travel as their own frame; shorter ones stay inline in the header.
  * @default 1024 */
 export const DEFAULT_INLINE_BYTES_MAX = 1024;
@@ -123,6 +131,18 @@ export const DEFAULT_MAX_PENDING_TRAIN_STEPS = 64;
 /** Pending train steps one client may hold, so a flooding actor cannot take every slot from the others.
  * @default 16 */
 export const DEFAULT_MAX_PENDING_TRAIN_STEPS_PER_CLIENT = 16;
+
+/** Most bytes one trainer data table holds, measured by `payloadBytes` (tensor, typed-array and byte-string data,
+ * strings, and a small constant per value and per item), besides its item bound `size`. A full FIFO table drops its
+ * oldest items to make room; a non-FIFO table refuses the new item with a `LimitError`. Without it a table of 1000
+ * items would hold 1000 messages of up to `maxMessageBytes` each.
+ * @default 1 GiB */
+export const DEFAULT_MAX_TABLE_BYTES = 1024 * 1024 * 1024;
+
+/** Largest config, in bytes of its canonical form, that the action and trainer handshake compares; a `hello` with a
+ * larger one is refused with a `LimitError` before any comparison.
+ * @default 64 KiB */
+export const DEFAULT_MAX_CONFIG_BYTES = 64 * 1024;
 
 /** Weights a trainer client queues for a slow weights callback: 1 means the callback always gets the newest.
  * @default 1 */

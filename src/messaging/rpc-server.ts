@@ -14,6 +14,7 @@ import {
 } from '../core/defaults.js';
 import { EdgeMLError, InvalidArgumentError, LimitError, TimeoutError } from '../core/errors.js';
 import { type MethodStats, MethodStatsRecorder } from '../core/latency.js';
+import { peerText } from '../core/peer-text.js';
 import type { Endpoint, Frame, PeerId } from '../core/types.js';
 import type { ReplySocket, Transport } from '../transport/types.js';
 import type { DecodeLimits, EncodeOptions } from '../wire/codec.js';
@@ -352,7 +353,7 @@ export class RpcServer {
     }
     const handler = this.handlers.get(env.method);
     if (!handler) {
-      const error = new InvalidArgumentError('method', `unknown method ${JSON.stringify(env.method.slice(0, 64))}`);
+      const error = new InvalidArgumentError('method', `unknown method ${peerText(env.method)}`);
       this.refuse(socket, peer, env.id, '(unknown method)', error, bytesIn);
       return;
     }

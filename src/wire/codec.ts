@@ -19,8 +19,10 @@ import {
   DEFAULT_MAX_HEADER_BYTES,
   DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_MAX_STRING_BYTES,
+  DEFAULT_MAX_VALUES,
 } from '../core/defaults.js';
 import { InvalidArgumentError, LimitError, ProtocolError } from '../core/errors.js';
+import { peerText } from '../core/peer-text.js';
 import type { Frame } from '../core/types.js';
 import {
   arrayTypeOf,
@@ -28,6 +30,7 @@ import {
   dtypeOfArray,
   isDType,
   isTensor,
+  itemSize,
   shapeSize,
   Tensor,
   type TypedArray,
@@ -103,6 +106,13 @@ export interface DecodeLimits {
   maxStringBytes?: number;
   /** Most entries of one array or object. @default {@link DEFAULT_MAX_COLLECTION_LENGTH} */
   maxCollectionLength?: number;
+  /**
+   * Most msgpack values in the header, all levels together (every scalar, string, array, map, map key and ext value
+   * counts one), checked before each array or map is allocated. Bounds the objects a message can make the decoder
+   * build, whatever its size: a 16 MiB header of empty maps would otherwise become 16 M objects.
+   * @default {@link DEFAULT_MAX_VALUES}
+   */
+  maxValues?: number;
 }
 
 class EncodeFailure extends Error {
@@ -188,6 +198,9 @@ class Encoder {
     }
     if (v === null) return w.nil();
     if (isTensor(v)) {
+      if (v.dtype === 'bool' && firstNonBoolByte(v.data as Uint8Array) >= 0) {
+        throw new EncodeFailure([], 'a bool tensor holds a byte other than 0 or 1', false);
+      }
       const ref = this.frame(v.bytes());
       const shape = v.shape;
       const mark = w.extStart();
@@ -319,14 +332,45 @@ function isShape(shape: unknown): shape is number[] {
   if (!Array.isArray(shape)) return false;
   for (let i = 0; i < shape.length; i++) {
     const d: unknown = shape[i];
-    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) return false;
+    // The reader refuses floats in ext bodies, so `2.0` and `-0` never get here; checked again for any other caller.
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0 || Object.is(d, -0)) return false;
   }
   return true;
 }
 
 function asDType(v: unknown): DType {
-  if (!isDType(v)) throw new ProtocolError(`unknown dtype ${JSON.stringify(v)}`);
+  if (!isDType(v)) throw new ProtocolError(`unknown dtype ${peerText(v)}`);
   return v;
+}
+
+/** Index of the first byte of `data` that is neither 0 nor 1, or -1. */
+export function firstNonBoolByte(data: Uint8Array): number {
+  const n = data.length;
+  let i = 0;
+  // Four bytes at a time where the view is aligned: 0xfefefefe masks every byte's bits above bit 0.
+  if (data.byteOffset % 4 === 0 && n >= 64) {
+    const words = new Uint32Array(data.buffer, data.byteOffset, n >>> 2);
+    for (let w = 0; w < words.length; w++) {
+      if ((words[w]! & 0xfefefefe) !== 0) {
+        i = w * 4;
+        break;
+      }
+      i = (w + 1) * 4;
+    }
+  }
+  for (; i < n; i++) if (data[i]! > 1) return i;
+  return -1;
+}
+
+function checkBool(dtype: DType, data: TypedArray): void {
+  if (dtype !== 'bool') return;
+  const at = firstNonBoolByte(data as Uint8Array);
+  if (at >= 0) throw new ProtocolError(`bool element ${at} is ${(data as Uint8Array)[at]}; bool bytes are 0 or 1`);
+}
+
+/** The first dimensions of a shape, for an error message (a shape may hold up to maxCollectionLength entries). */
+function truncateShape(shape: readonly number[]): string {
+  return shape.length <= 8 ? shape.join(', ') : `${shape.slice(0, 8).join(', ')}, … (${shape.length} dims)`;
 }
 
 function decodeExt(type: number, ext: ExtBody, table: FrameTable): unknown {
@@ -340,7 +384,9 @@ function decodeExt(type: number, ext: ExtBody, table: FrameTable): unknown {
     case EXT_TYPED_ARRAY: {
       if (!Array.isArray(body) || body.length !== 2) throw new ProtocolError('typed array ext needs [dtype, frame]');
       const dtype = asDType(body[0]);
-      return typedView(dtype, table.take(body[1]));
+      const data = typedView(dtype, table.take(body[1]));
+      checkBool(dtype, data);
+      return data;
     }
     case EXT_TENSOR: {
       if (!Array.isArray(body) || body.length !== 3) {
@@ -349,13 +395,15 @@ function decodeExt(type: number, ext: ExtBody, table: FrameTable): unknown {
       const dtype = asDType(body[0]);
       const shape: unknown = body[1];
       if (!isShape(shape)) throw new ProtocolError('tensor shape must be an array of non-negative integers');
-      const data = typedView(dtype, table.take(body[2]));
+      const frame = table.take(body[2]);
       const count = shapeSize(shape);
-      if (count !== data.length) {
+      if (count * itemSize(dtype) !== frame.byteLength) {
         throw new ProtocolError(
-          `tensor shape [${shape.join(', ')}] needs ${count} elements, frame holds ${data.length}`,
+          `tensor shape [${truncateShape(shape)}] needs ${count} elements of ${dtype}, frame holds ${frame.byteLength} bytes`,
         );
       }
+      const data = typedView(dtype, frame);
+      checkBool(dtype, data);
       return new Tensor(dtype, data as never, shape);
     }
   }
@@ -389,6 +437,7 @@ export function decodeMessage(frames: readonly Frame[], limits: DecodeLimits = {
     maxDepth: limits.maxDepth ?? DEFAULT_MAX_DEPTH,
     maxStringBytes: limits.maxStringBytes ?? DEFAULT_MAX_STRING_BYTES,
     maxCollectionLength: limits.maxCollectionLength ?? DEFAULT_MAX_COLLECTION_LENGTH,
+    maxValues: limits.maxValues ?? DEFAULT_MAX_VALUES,
   };
   // The frame table is made at the first ext value: a message without data frames never needs one.
   let table: FrameTable | undefined;

@@ -20,6 +20,7 @@ import {
   RemoteError,
   TimeoutError,
 } from '../core/errors.js';
+import { PEER_TEXT_MAX, peerText, truncateText } from '../core/peer-text.js';
 import { type DecodeLimits, decodeMessage, type EncodeOptions, encodeEnvelope, type Frame } from './codec.js';
 import { readMsgpack } from './msgpack-reader.js';
 
@@ -136,9 +137,7 @@ export function decodeEnvelope(frames: readonly Frame[], limits?: DecodeLimits):
   const h = decodeMessage(frames, limits);
   if (!isRecord(h)) throw new ProtocolError('header is not a map');
   if (h.v !== PROTOCOL_VERSION) {
-    throw new ProtocolError(
-      `unsupported protocol version ${JSON.stringify(h.v)} (this peer speaks ${PROTOCOL_VERSION})`,
-    );
+    throw new ProtocolError(`unsupported protocol version ${peerText(h.v)} (this peer speaks ${PROTOCOL_VERSION})`);
   }
   switch (h.k) {
     case 'req': {
@@ -186,7 +185,7 @@ export function decodeEnvelope(frames: readonly Frame[], limits?: DecodeLimits):
       };
     }
     default:
-      throw new ProtocolError(`unknown envelope kind ${JSON.stringify(h.k)}`);
+      throw new ProtocolError(`unknown envelope kind ${peerText(h.k)}`);
   }
 }
 
@@ -200,7 +199,11 @@ export function peekRequestId(frames: readonly Frame[], kinds: readonly string[]
   let h: unknown;
   try {
     if (header.byteLength > 1024 * 1024) throw new LimitError('header too large to read whole');
-    h = readMsgpack(header, { maxDepth: 64, maxStringBytes: 1024 * 1024, maxCollectionLength: 100_000 }, () => null);
+    h = readMsgpack(
+      header,
+      { maxDepth: 64, maxStringBytes: 1024 * 1024, maxCollectionLength: 100_000, maxValues: 100_000 },
+      () => null,
+    );
   } catch {
     // Too large or too deep as a whole (a payload nested beyond the limit, say): the id may still lead the header.
     h = leadingScalars(header);
@@ -260,8 +263,10 @@ function leadingScalars(header: Uint8Array): Record<string, string | number> {
   return out;
 }
 
-/** Longest error message sent; longer ones are cut (a message may hold peer input). */
-const MAX_ERROR_MESSAGE = 4096;
+/** Longest error `message` sent on the wire, in characters; longer ones are cut (see {@link truncateText}). */
+export const WIRE_ERROR_MESSAGE_MAX = 8192;
+/** Most entries of an error's `fields` sent on the wire. */
+export const WIRE_ERROR_FIELDS_MAX = 64;
 
 /** `read()`, or `undefined` when reading throws (a getter, a Proxy, a throwing `toString`). */
 function safely<T>(read: () => T): T | undefined {
@@ -272,12 +277,6 @@ function safely<T>(read: () => T): T | undefined {
   }
 }
 
-function cut(text: string): string {
-  return text.length <= MAX_ERROR_MESSAGE
-    ? text
-    : `${text.slice(0, MAX_ERROR_MESSAGE)}… (${text.length - MAX_ERROR_MESSAGE} more characters)`;
-}
-
 /** A string field of a thrown object, read without ever throwing. */
 function stringField(value: object, key: string): string | undefined {
   const v = safely(() => (value as Record<string, unknown>)[key]);
@@ -285,22 +284,30 @@ function stringField(value: object, key: string): string | undefined {
 }
 
 /**
- * The wire form of any thrown value. Errors that are not edgeml errors travel as `EDGEML_REMOTE`. Never throws,
- * whatever was thrown (null-prototype objects, throwing getters or `toString`, Symbol names, revoked Proxies).
+ * The wire form of any thrown value, bounded: `message` at most {@link WIRE_ERROR_MESSAGE_MAX} characters, `name`,
+ * `remoteCode` and each field at most {@link PEER_TEXT_MAX}, at most {@link WIRE_ERROR_FIELDS_MAX} fields. So an
+ * error that quotes peer input never makes a reply proportional to that input. Errors that are not edgeml errors
+ * travel as `EDGEML_REMOTE`. Never throws, whatever was thrown (null-prototype objects, throwing getters or
+ * `toString`, Symbol names, revoked Proxies).
  */
 export function errorToWire(error: unknown): WireError {
-  return (
-    safely(() => toWire(error)) ?? {
-      name: 'Error',
-      code: 'EDGEML_REMOTE',
-      message: '(an unprintable value was thrown)',
-    }
-  );
+  const w = safely(() => unboundedWire(error)) ?? {
+    name: 'Error',
+    code: 'EDGEML_REMOTE',
+    message: '(an unprintable value was thrown)',
+  };
+  w.name = truncateText(w.name, PEER_TEXT_MAX);
+  w.message = truncateText(w.message, WIRE_ERROR_MESSAGE_MAX);
+  if (w.remoteCode !== undefined) w.remoteCode = truncateText(w.remoteCode, PEER_TEXT_MAX);
+  if (w.fields !== undefined) {
+    w.fields = w.fields.slice(0, WIRE_ERROR_FIELDS_MAX).map((f) => truncateText(f, PEER_TEXT_MAX));
+  }
+  return w;
 }
 
-function toWire(error: unknown): WireError {
+function unboundedWire(error: unknown): WireError {
   if (error instanceof EdgeMLError && !(error instanceof RemoteError)) {
-    const w: WireError = { name: error.name, code: error.code, message: cut(error.message) };
+    const w: WireError = { name: error.name, code: error.code, message: error.message };
     if (error instanceof ConfigMismatchError) w.fields = [...error.fields];
     if (error instanceof InvalidArgumentError) w.fields = [error.field];
     return w;
@@ -309,7 +316,7 @@ function toWire(error: unknown): WireError {
     // A RemoteError's message is "name: message"; send the remote message alone so it is not prefixed twice.
     const prefix = `${error.remoteName}: `;
     const message = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
-    const w: WireError = { name: error.remoteName, code: 'EDGEML_REMOTE', message: cut(message) };
+    const w: WireError = { name: error.remoteName, code: 'EDGEML_REMOTE', message };
     if (error.remoteCode !== undefined) w.remoteCode = error.remoteCode;
     return w;
   }
@@ -317,13 +324,13 @@ function toWire(error: unknown): WireError {
     const name = stringField(error, 'name') ?? 'Error';
     const message =
       stringField(error, 'message') ?? safely(() => String(error)) ?? '(an unprintable object was thrown)';
-    const w: WireError = { name: name.slice(0, 200), code: 'EDGEML_REMOTE', message: cut(message) };
+    const w: WireError = { name, code: 'EDGEML_REMOTE', message };
     const code = stringField(error, 'code');
-    if (code !== undefined) w.remoteCode = code.slice(0, 200);
+    if (code !== undefined) w.remoteCode = code;
     return w;
   }
   const text = typeof error === 'symbol' ? error.toString() : safely(() => String(error));
-  return { name: 'Error', code: 'EDGEML_REMOTE', message: cut(text ?? '(an unprintable value was thrown)') };
+  return { name: 'Error', code: 'EDGEML_REMOTE', message: text ?? '(an unprintable value was thrown)' };
 }
 
 /** The local error for a wire error: the same edgeml class for edgeml codes, {@link RemoteError} otherwise. */

@@ -7,6 +7,7 @@
  * @module
  */
 import { LimitError, ProtocolError } from '../core/errors.js';
+import { peerText } from '../core/peer-text.js';
 import { lz4Decompress } from './lz4.js';
 import type { MsgpackWriter } from './msgpack-writer.js';
 
@@ -41,16 +42,16 @@ export class FrameTable {
     if (Array.isArray(ref)) {
       if (ref.length !== 3) throw new ProtocolError('a frame reference is an index or [index, codec, rawByteLength]');
       index = ref[0];
-      if (ref[1] !== 'lz4') throw new ProtocolError(`unknown compression codec ${JSON.stringify(ref[1])}`);
+      if (ref[1] !== 'lz4') throw new ProtocolError(`unknown compression codec ${peerText(ref[1])}`);
       const n: unknown = ref[2];
       if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
-        throw new ProtocolError(`invalid raw byte length ${String(n)} of a compressed frame`);
+        throw new ProtocolError(`invalid raw byte length ${peerText(n)} of a compressed frame`);
       }
       raw = n;
     }
     const count = this.frames.length;
     if (typeof index !== 'number' || !Number.isInteger(index) || index < 1 || index >= count) {
-      throw new ProtocolError(`invalid frame reference ${String(index)} (message has ${count} frames)`);
+      throw new ProtocolError(`invalid frame reference ${peerText(index)} (message has ${count} frames)`);
     }
     if (this.used[index] === 1) throw new ProtocolError(`frame ${index} is referenced twice`);
     this.used[index] = 1;

@@ -6,6 +6,7 @@
  * @module
  */
 import { LimitError, ProtocolError } from '../core/errors.js';
+import { peerText } from '../core/peer-text.js';
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
@@ -18,6 +19,12 @@ export interface ReaderLimits {
   maxStringBytes: number;
   /** Most entries of one array or map. */
   maxCollectionLength: number;
+  /**
+   * Most values in the whole input: every scalar, string, array, map, map key and ext value counts one, also those
+   * inside ext bodies. Checked when an array or map announces its entries, before it is allocated, so the objects a
+   * message can make the reader build are bounded whatever the header's size. Absent: no limit.
+   */
+  maxValues?: number;
 }
 
 /** The body of the ext value being read, as an {@link ExtHandler} gets it. */
@@ -30,7 +37,7 @@ export interface ExtBody {
 
 /**
  * Turns an ext value into a JS value; `body.read()` decodes the msgpack value its body holds. Ext bodies are small
- * fixed-form values: they may nest at most {@link EXT_BODY_MAX_DEPTH} arrays or maps and hold no ext value. The body
+ * fixed-form values: they may nest at most {@link EXT_BODY_MAX_DEPTH} arrays or maps and hold no ext value and no float. The body
  * is valid only during the call.
  */
 export type ExtHandler = (type: number, body: ExtBody) => unknown;
@@ -43,6 +50,11 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 /** Strings of at most this many bytes are read with a byte loop when they are ASCII (TextDecoder otherwise). */
 const ASCII_FAST_MAX = 32;
 
+/** Ext bodies hold dtype names, shapes and frame references: integers and strings, never floats (no `2.0`, `-0`). */
+function floatInBody(): never {
+  throw new ProtocolError('an ext body must not hold a float (dimensions and frame references are integers)');
+}
+
 function noExtInBody(): never {
   throw new ProtocolError('an ext body must not hold an ext value');
 }
@@ -52,6 +64,7 @@ function noExtInBody(): never {
  * @throws {@link ProtocolError} on malformed input, {@link LimitError} on input over a limit.
  */
 export function readMsgpack(bytes: Uint8Array, limits: ReaderLimits, onExt: ExtHandler): unknown {
+  if ((limits.maxValues ?? 1) < 1) throw new LimitError(`maxValues ${limits.maxValues} leaves no room for a value`);
   const reader = new Reader(bytes, limits, onExt);
   const value = reader.value(0);
   if (reader.pos !== bytes.byteLength) {
@@ -74,6 +87,9 @@ class Reader implements ExtBody {
   private bodyStart = 0;
   /** Length of the body of the ext value being handled. */
   length = 0;
+  /** Values announced so far (the root, plus every entry of every array and map, keys counted). */
+  private values = 1;
+  private readonly maxValues: number;
 
   constructor(
     private readonly input: Uint8Array,
@@ -82,6 +98,7 @@ class Reader implements ExtBody {
   ) {
     this.end = input.byteLength;
     this.maxDepth = limits.maxDepth;
+    this.maxValues = limits.maxValues ?? Number.POSITIVE_INFINITY;
   }
 
   /** Reads the value the body of the ext value being handled holds, in place. */
@@ -141,6 +158,11 @@ class Reader implements ExtBody {
       throw new LimitError(`${what} of ${n} entries exceeds the limit of ${this.limits.maxCollectionLength}`);
     }
     if (n * minBytesEach > this.end - this.pos) throw new ProtocolError(`truncated msgpack ${what}`);
+    // Each entry of an array is one value, each entry of a map two (key and value).
+    this.values += n * (minBytesEach === 2 ? 2 : 1);
+    if (this.values > this.maxValues) {
+      throw new LimitError(`message holds more than ${this.maxValues} msgpack values (the limit maxValues)`);
+    }
   }
 
   private str(n: number): string {
@@ -195,7 +217,7 @@ class Reader implements ExtBody {
       else if ((typeof k === 'number' && Number.isInteger(k)) || typeof k === 'bigint') key = String(k);
       else throw new ProtocolError(`map key of type ${k === null ? 'nil' : typeof k} is not supported`);
       const v = this.value(depth + 1);
-      if (Object.hasOwn(out, key)) throw new ProtocolError(`duplicate map key ${JSON.stringify(key)}`);
+      if (Object.hasOwn(out, key)) throw new ProtocolError(`duplicate map key ${peerText(key)}`);
       if (key === '__proto__') {
         Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
       } else out[key] = v;
@@ -257,12 +279,14 @@ class Reader implements ExtBody {
       case 0xc9:
         return this.ext(this.u32());
       case 0xca: {
+        if (this.inExt) floatInBody();
         this.need(4);
         const v = this.view.getFloat32(this.pos);
         this.pos += 4;
         return v;
       }
       case 0xcb: {
+        if (this.inExt) floatInBody();
         this.need(8);
         const v = this.view.getFloat64(this.pos);
         this.pos += 8;

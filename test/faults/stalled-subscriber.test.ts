@@ -48,9 +48,15 @@ describe('faults: stalled subscriber', () => {
     cleanups.push(() => proxy.close());
 
     const fastSeqs: number[] = [];
-    const fast = new Subscriber<{ n: number }>(transport, tcpEndpoint(HOST, pubPort), ['frames'], (d) => {
-      fastSeqs.push(d.seq);
-    });
+    const fast = new Subscriber<{ n: number }>(
+      transport,
+      tcpEndpoint(HOST, pubPort),
+      ['frames'],
+      (d) => {
+        fastSeqs.push(d.seq);
+      },
+      { fetchLatest: latest.fetchLatest },
+    );
     cleanups.push(() => fast.close());
     const stalledSeqs: number[] = [];
     const stalled = new Subscriber<{ n: number }>(
@@ -109,7 +115,9 @@ describe('faults: stalled subscriber', () => {
     const proxy = new FaultProxy(HOST, pubPort);
     const proxyPort = await proxy.start();
     cleanups.push(() => proxy.close());
-    const direct = new Subscriber<number>(transport, tcpEndpoint(HOST, pubPort), ['t'], () => {});
+    const direct = new Subscriber<number>(transport, tcpEndpoint(HOST, pubPort), ['t'], () => {}, {
+      fetchLatest: latest.fetchLatest,
+    });
     cleanups.push(() => direct.close());
     const seqs: number[] = [];
     const stalled = new Subscriber<{ n: number }>(

@@ -407,6 +407,74 @@ export function buildInvalid(): InvalidVector[] {
       ],
       P,
     ),
+    m(
+      'tensor-float-integral-dim',
+      'tensor dimensions are msgpack integers: a float 2.0 is invalid even though it is whole',
+      [
+        ext(3, (b) => {
+          b.arrayHeader(3);
+          b.string('uint8');
+          b.arrayHeader(1);
+          b.float64(2);
+          b.int(1);
+        }),
+        '0000',
+      ],
+      P,
+    ),
+    m(
+      'tensor-negative-zero-dim',
+      'tensor dimensions are msgpack integers: the float -0 is invalid',
+      [
+        ext(3, (b) => {
+          b.arrayHeader(3);
+          b.string('uint8');
+          b.arrayHeader(1);
+          b.float64(-0);
+          b.int(1);
+        }),
+        '',
+      ],
+      P,
+    ),
+    m(
+      'frame-ref-float',
+      'a frame reference is a msgpack integer: the float 1.0 is invalid',
+      [ext(1, (b) => b.float64(1)), '00'],
+      P,
+    ),
+    m(
+      'bool-tensor-byte',
+      'bool elements are the bytes 0 and 1: 2 is invalid',
+      [tensorExt('bool', [3], (b) => b.int(1)), '000102'],
+      P,
+    ),
+    m('bool-array-byte', 'a bool typed array holds only 0 and 1 bytes', [ext(2, list('bool', 1)), '01ff'], P),
+    m(
+      'duplicate-key-nested',
+      'a map inside the payload must not repeat a key either',
+      [
+        mp((w) => {
+          w.mapHeader(1);
+          w.string('p');
+          w.mapHeader(2);
+          w.string('a');
+          w.int(1);
+          w.string('a');
+          w.int(2);
+        }),
+      ],
+      P,
+    ),
+    m(
+      'values-custom',
+      'maxValues 4: an array of two maps of one entry each is 7 values',
+      [`92${'81a16101'.repeat(2)}`],
+      L,
+      {
+        maxValues: 4,
+      },
+    ),
     m('depth', '65 nested arrays exceed the default depth limit of 64', [deep], L),
     m('depth-custom', 'maxDepth 2: three nested arrays are too deep', ['919191c0'], L, { maxDepth: 2 }),
     m(

@@ -6,6 +6,7 @@
  * @module
  */
 import { InvalidArgumentError, NotFoundError } from '../../core/errors.js';
+import { peerText } from '../../core/peer-text.js';
 import type { ConfigRecord } from '../../messaging/handshake.js';
 import type { ClientOptions, ServerOptions } from '../../messaging/mode-options.js';
 
@@ -55,7 +56,7 @@ function checkKeys(field: string, value: unknown): readonly string[] {
 }
 
 function unknownKey(kind: string, key: unknown, known: readonly string[]): NotFoundError {
-  return new NotFoundError(`unknown ${kind} key ${JSON.stringify(key) ?? String(key)}; known: ${known.join(', ')}`);
+  return new NotFoundError(`unknown ${kind} key ${peerText(key)}; known: ${known.join(', ')}`);
 }
 
 /**

@@ -10,6 +10,7 @@ import { Publisher, type PublisherStats, serveLatest } from '../../messaging/bro
 import { serveHandshake } from '../../messaging/handshake.js';
 import { publisherOptions, rpcServerOptions, ServerEndpoints } from '../../messaging/mode-options.js';
 import { RpcServer, type ServerStats } from '../../messaging/rpc-server.js';
+import { refuseDuplicateNames } from '../../wire/unique.js';
 import {
   ACTION_MODE,
   ActionConfig,
@@ -99,6 +100,7 @@ export class ActionServer<Obs extends KeyedPayloads = KeyedPayloads, Acts extend
     }
     this.rpc.handle(M_OBS, (payload, ctx) => {
       const keys = (payload as { keys?: unknown } | null | undefined)?.keys;
+      refuseDuplicateNames(keys, 'observation keys');
       const selected = this.effective.selectObservations(keys) as (keyof Obs & string)[];
       return this.obsCallback(selected, { peer: ctx.peer, signal: ctx.signal });
     });

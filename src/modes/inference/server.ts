@@ -5,6 +5,7 @@
  */
 
 import { InvalidArgumentError, NotFoundError } from '../../core/errors.js';
+import { peerText } from '../../core/peer-text.js';
 import { Batcher, type BatchOptions, type BatchStats } from '../../messaging/batching.js';
 import { rpcServerOptions, ServerEndpoints, type ServerOptions } from '../../messaging/mode-options.js';
 import { RpcServer, type ServerStats } from '../../messaging/rpc-server.js';
@@ -77,7 +78,7 @@ export class InferenceServer<Api extends InferenceApi<Api> = UntypedApi> {
       if (!fn || name === undefined) {
         const known = [...this.handlers.keys()];
         throw new NotFoundError(
-          `unknown interface ${JSON.stringify(name?.slice(0, 64))}; available: ${known.length ? known.join(', ') : '(none)'}`,
+          `unknown interface ${peerText(name)}; available: ${known.length ? known.join(', ') : '(none)'}`,
         );
       }
       return fn(payload, { name, peer: ctx.peer, signal: ctx.signal });

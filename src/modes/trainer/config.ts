@@ -134,7 +134,7 @@ export class TrainerConfig {
 
   /** The plain form of the config (what {@link TrainerConfig.from} accepts). */
   toJSON(): Required<Omit<TrainerConfigOptions, 'dataTable' | 'rateLimit'>> & {
-    dataTable: Required<DataTableOptions>[];
+    dataTable: ReturnType<DataTable['toJSON']>[];
     rateLimit: number | null;
   } {
     return {

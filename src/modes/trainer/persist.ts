@@ -180,6 +180,7 @@ export async function readMessageFile(path: string, limits: FileLimits = {}): Pr
       maxMessageBytes: maxBytes,
       maxHeaderBytes: maxBytes,
       maxCollectionLength: Number.MAX_SAFE_INTEGER,
+      maxValues: Number.MAX_SAFE_INTEGER,
       maxDepth: FILE_MAX_DEPTH,
     };
     return decodeMessage(frames, decodeLimits);
@@ -192,7 +193,7 @@ export async function readMessageFile(path: string, limits: FileLimits = {}): Pr
 }
 
 /** Counters of a table as saved (its current size is the number of items). */
-export type SavedCounters = Omit<TableStats, 'name' | 'capacity' | 'fifo' | 'size'>;
+export type SavedCounters = Omit<TableStats, 'name' | 'capacity' | 'fifo' | 'size' | 'maxBytes' | 'bytes'>;
 
 /** What a trainer data file holds. */
 export interface TrainerSnapshot {

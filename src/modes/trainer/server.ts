@@ -11,6 +11,7 @@
 import { untilAborted } from '../../core/deadline.js';
 import { DEFAULT_MAX_PENDING_TRAIN_STEPS, DEFAULT_MAX_PENDING_TRAIN_STEPS_PER_CLIENT } from '../../core/defaults.js';
 import { ClosedError, EdgeMLError, InvalidArgumentError, LimitError, NotFoundError } from '../../core/errors.js';
+import { peerText } from '../../core/peer-text.js';
 import { Publisher, type PublisherStats, serveLatest } from '../../messaging/broadcast.js';
 import { serveHandshake } from '../../messaging/handshake.js';
 import {
@@ -184,7 +185,7 @@ export class TrainerServer {
     if (type === undefined || !this.config.requestTypes.includes(type)) {
       const known = this.config.requestTypes;
       throw new NotFoundError(
-        `unknown request type ${JSON.stringify(type)}; known: ${known.length ? known.join(', ') : '(none)'}`,
+        `unknown request type ${peerText(type)}; known: ${known.length ? known.join(', ') : '(none)'}`,
       );
     }
     if (!this.requestCallback) throw new NotFoundError(`request type ${type} has no request callback on the trainer`);
@@ -192,7 +193,7 @@ export class TrainerServer {
   }
 
   private unknownTable(name: string | undefined): NotFoundError {
-    return new NotFoundError(`unknown table ${JSON.stringify(name)}; tables: ${this.tableNames().join(', ')}`);
+    return new NotFoundError(`unknown table ${peerText(name)}; tables: ${this.tableNames().join(', ')}`);
   }
 
   private table(name: string): Table {

@@ -1,12 +1,14 @@
 /**
  * Data tables of the trainer mode: {@link DataTable} describes a table (name, capacity, what happens when it is full)
  * and {@link Table} holds its items in a bounded ring buffer, with insert counters, uniform sampling, consumption in
- * insertion order, and waiting for a minimum size. Tables are counted in items, never grow past their `size`, and
- * allocate their slots lazily.
+ * insertion order, and waiting for a minimum size. Tables are bounded in items (`size`) and in bytes (`maxBytes`,
+ * measured by {@link payloadBytes}), never grow past either, and allocate their slots lazily.
  *
  * @module
  */
+import { DEFAULT_MAX_TABLE_BYTES } from '../../core/defaults.js';
 import { AbortError, ClosedError, InvalidArgumentError, LimitError, TimeoutError } from '../../core/errors.js';
+import { payloadBytes } from '../../wire/payload-bytes.js';
 
 /** The fields of a {@link DataTable}, as a plain object. */
 export interface DataTableOptions {
@@ -20,7 +22,17 @@ export interface DataTableOptions {
    * make room with `take()`. @default true
    */
   fifo?: boolean;
+  /**
+   * Most bytes the table holds, items measured by {@link payloadBytes} (their tensor and byte data plus a small
+   * constant per value and item). A FIFO table drops its oldest items to fit a new one; a non-FIFO table refuses
+   * it with a `LimitError`; an item larger than `maxBytes` alone is always refused. Left out of the handshake and
+   * of `toJSON()` while it is the default. @default {@link DEFAULT_MAX_TABLE_BYTES}
+   */
+  maxBytes?: number;
 }
+
+/** The plain form of a {@link DataTable}: `maxBytes` only when it is not the default. */
+export type DataTableJSON = Required<Omit<DataTableOptions, 'maxBytes'>> & { maxBytes?: number };
 
 function fail(field: string, message: string): never {
   throw new InvalidArgumentError(field, message);
@@ -34,6 +46,8 @@ export class DataTable {
   readonly size: number;
   /** `true`: a full table drops its oldest item; `false`: it refuses new items. */
   readonly fifo: boolean;
+  /** Most bytes the table holds (see {@link DataTableOptions.maxBytes}). */
+  readonly maxBytes: number;
 
   /**
    * @param options the table's fields
@@ -43,15 +57,20 @@ export class DataTable {
   constructor(options: DataTableOptions, field = 'dataTable') {
     if (typeof options !== 'object' || options === null) fail(field, 'must be a DataTable or { name, size, fifo? }');
     for (const key of Object.keys(options)) {
-      if (key !== 'name' && key !== 'size' && key !== 'fifo') fail(`${field}.${key}`, 'unknown field');
+      if (key !== 'name' && key !== 'size' && key !== 'fifo' && key !== 'maxBytes')
+        fail(`${field}.${key}`, 'unknown field');
     }
-    const { name, size, fifo } = options;
+    const { name, size, fifo, maxBytes } = options;
     if (typeof name !== 'string' || name.length === 0) fail(`${field}.name`, 'must be a non-empty string');
     if (!Number.isSafeInteger(size) || size < 1) fail(`${field}.size`, `must be a positive integer, got ${size}`);
     if (fifo !== undefined && typeof fifo !== 'boolean') fail(`${field}.fifo`, 'must be a boolean');
+    if (maxBytes !== undefined && (!Number.isSafeInteger(maxBytes) || maxBytes < 1)) {
+      fail(`${field}.maxBytes`, `must be a positive integer, got ${maxBytes}`);
+    }
     this.name = name;
     this.size = size;
     this.fifo = fifo ?? true;
+    this.maxBytes = maxBytes ?? DEFAULT_MAX_TABLE_BYTES;
   }
 
   /** A {@link DataTable} as is, or a new one from plain options. */
@@ -59,9 +78,11 @@ export class DataTable {
     return value instanceof DataTable ? value : new DataTable(value, field);
   }
 
-  /** The plain form: `{ name, size, fifo }`. */
-  toJSON(): Required<DataTableOptions> {
-    return { name: this.name, size: this.size, fifo: this.fifo };
+  /** The plain form: `{ name, size, fifo }`, plus `maxBytes` when it is not the default. */
+  toJSON(): DataTableJSON {
+    const out: DataTableJSON = { name: this.name, size: this.size, fifo: this.fifo };
+    if (this.maxBytes !== DEFAULT_MAX_TABLE_BYTES) out.maxBytes = this.maxBytes;
+    return out;
   }
 }
 
@@ -75,11 +96,15 @@ export interface TableStats {
   fifo: boolean;
   /** Items held now. */
   size: number;
+  /** Most bytes the table holds (its `maxBytes`). */
+  maxBytes: number;
+  /** Bytes held now, items measured by `payloadBytes`. */
+  bytes: number;
   /** Items stored since the table was created (also those dropped or taken since). */
   inserted: number;
-  /** Items dropped to make room for newer ones (FIFO tables). */
+  /** Items dropped to make room for newer ones (FIFO tables), for want of slots or of bytes. */
   dropped: number;
-  /** Items refused because the table was full (non-FIFO tables). */
+  /** Items refused because the table was full (non-FIFO tables), or larger than `maxBytes` alone. */
   rejected: number;
   /** Items removed with `take()`. */
   taken: number;
@@ -110,8 +135,11 @@ interface Waiter {
 /** The items of one data table: a bounded ring buffer in insertion order. */
 export class Table<T = unknown> {
   private slots: (T | undefined)[] = [];
+  /** {@link payloadBytes} of the item in the slot of the same index. */
+  private sizes: number[] = [];
   private head = 0;
   private count = 0;
+  private held = 0;
   private readonly waiters = new Set<Waiter>();
   private counters = { inserted: 0, dropped: 0, rejected: 0, taken: 0 };
 
@@ -127,28 +155,60 @@ export class Table<T = unknown> {
     return this.count;
   }
 
+  /** Bytes held now (items measured by {@link payloadBytes}). */
+  get bytes(): number {
+    return this.held;
+  }
+
+  /** Removes the oldest item (the table is not empty). */
+  private dropOldest(): void {
+    this.held -= this.sizes[this.head]!;
+    this.slots[this.head] = undefined;
+    this.sizes[this.head] = 0;
+    this.head = (this.head + 1) % this.definition.size;
+    this.count--;
+  }
+
   /**
-   * Stores `item` as the newest. A full FIFO table first drops its oldest item.
-   * @throws {@link LimitError} when a non-FIFO table is full (nothing is stored)
+   * Stores `item` as the newest. A full FIFO table first drops its oldest items, as many as it takes to stay within
+   * both `size` and `maxBytes`.
+   * @throws {@link LimitError} when a non-FIFO table has no room for it (in items or bytes), or the item alone is
+   * larger than `maxBytes` (nothing is stored, nothing is dropped)
    */
   insert(item: T): void {
-    const cap = this.definition.size;
-    if (this.count < cap) {
-      const at = (this.head + this.count) % cap;
-      // While the slots are not all allocated, head + count === slots.length, so `at` is the next new slot.
-      if (at === this.slots.length) this.slots.push(item);
-      else this.slots[at] = item;
-      this.count++;
-    } else if (this.definition.fifo) {
-      this.slots[this.head] = item;
-      this.head = (this.head + 1) % cap;
-      this.counters.dropped++;
-    } else {
+    const { size: cap, maxBytes, fifo } = this.definition;
+    const bytes = payloadBytes(item);
+    if (bytes > maxBytes) {
       this.counters.rejected++;
       throw new LimitError(
-        `table ${JSON.stringify(this.name)} is full (${cap} items) and not FIFO; take() items first`,
+        `item of ${bytes} bytes exceeds the maxBytes ${maxBytes} of table ${JSON.stringify(this.name)}`,
       );
     }
+    if (this.count >= cap || this.held + bytes > maxBytes) {
+      if (!fifo) {
+        this.counters.rejected++;
+        throw new LimitError(
+          this.count >= cap
+            ? `table ${JSON.stringify(this.name)} is full (${cap} items) and not FIFO; take() items first`
+            : `table ${JSON.stringify(this.name)} holds ${this.held} of its ${maxBytes} bytes and is not FIFO: no room for an item of ${bytes}; take() items first`,
+        );
+      }
+      while (this.count > 0 && (this.count >= cap || this.held + bytes > maxBytes)) {
+        this.dropOldest();
+        this.counters.dropped++;
+      }
+    }
+    const at = (this.head + this.count) % cap;
+    // While the slots are not all allocated, head + count === slots.length, so `at` is the next new slot.
+    if (at === this.slots.length) {
+      this.slots.push(item);
+      this.sizes.push(bytes);
+    } else {
+      this.slots[at] = item;
+      this.sizes[at] = bytes;
+    }
+    this.count++;
+    this.held += bytes;
     this.counters.inserted++;
     if (this.waiters.size > 0) {
       for (const w of [...this.waiters]) {
@@ -200,18 +260,17 @@ export class Table<T = unknown> {
   take(n: number = this.count): T[] {
     if (!Number.isSafeInteger(n) || n < 0) fail('n', `must be a non-negative integer, got ${n}`);
     const k = Math.min(n, this.count);
-    const cap = this.definition.size;
     const out = new Array<T>(k);
     for (let i = 0; i < k; i++) {
       out[i] = this.slots[this.head] as T;
-      this.slots[this.head] = undefined;
-      this.head = (this.head + 1) % cap;
+      this.dropOldest();
     }
-    this.count -= k;
     this.counters.taken += k;
     if (this.count === 0) {
       this.slots = [];
+      this.sizes = [];
       this.head = 0;
+      this.held = 0;
     }
     return out;
   }
@@ -223,6 +282,8 @@ export class Table<T = unknown> {
       capacity: this.definition.size,
       fifo: this.definition.fifo,
       size: this.count,
+      maxBytes: this.definition.maxBytes,
+      bytes: this.held,
       ...this.counters,
     };
   }
@@ -281,12 +342,25 @@ export class Table<T = unknown> {
     for (const w of [...this.waiters]) w.reject(new ClosedError(reason));
   }
 
-  /** Replaces the content and counters (used when loading a saved file). Items beyond the capacity are refused. */
-  restore(items: readonly T[], counters: Omit<TableStats, 'name' | 'capacity' | 'fifo' | 'size'>): void {
+  /**
+   * Replaces the content and counters (used when loading a saved file). Items beyond the capacity, in items or bytes,
+   * are refused.
+   */
+  restore(
+    items: readonly T[],
+    counters: Omit<TableStats, 'name' | 'capacity' | 'fifo' | 'size' | 'maxBytes' | 'bytes'>,
+  ): void {
     if (items.length > this.definition.size) {
       fail(`${this.name}.items`, `${items.length} items exceed the table's size ${this.definition.size}`);
     }
+    const sizes = items.map((item) => payloadBytes(item));
+    const held = sizes.reduce((a, b) => a + b, 0);
+    if (held > this.definition.maxBytes) {
+      fail(`${this.name}.items`, `${held} bytes of items exceed the table's maxBytes ${this.definition.maxBytes}`);
+    }
     this.slots = [...items];
+    this.sizes = sizes;
+    this.held = held;
     this.head = 0;
     this.count = items.length;
     this.counters = { ...counters };
