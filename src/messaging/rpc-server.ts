@@ -12,7 +12,7 @@ import {
   DEFAULT_MAX_IN_FLIGHT_PER_CLIENT,
   SLOW_PEER_PAUSE_MS,
 } from '../core/defaults.js';
-import { EdgeMLError, InvalidArgumentError, LimitError, TimeoutError } from '../core/errors.js';
+import { EdgeMLError, InvalidArgumentError, LimitError, RemoteError, TimeoutError } from '../core/errors.js';
 import { type MethodStats, MethodStatsRecorder } from '../core/latency.js';
 import { peerText } from '../core/peer-text.js';
 import type { Endpoint, Frame, PeerId } from '../core/types.js';
@@ -414,7 +414,7 @@ export class RpcServer {
     try {
       result = handler(env.payload, ctx);
     } catch (e) {
-      this.finish(call, e);
+      this.finish(call, e ?? new RemoteError('Error', `the handler threw ${String(e)}`));
       return;
     }
     if (result instanceof Promise) {
@@ -422,7 +422,7 @@ export class RpcServer {
         (value: unknown) => {
           if (!call.done) this.finish(call, undefined, false, value, env.name);
         },
-        (e: unknown) => this.finish(call, e ?? new EdgeMLError('handler rejected with nothing')),
+        (e: unknown) => this.finish(call, e ?? new RemoteError('Error', `the handler rejected with ${String(e)}`)),
       );
     } else this.finish(call, undefined, false, result, env.name);
   }

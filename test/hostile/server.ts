@@ -16,6 +16,8 @@ export const RSS_BOUND_MB = 400;
 export interface Target {
   fixture: Fixture;
   port: number;
+  /** The trainer's weights port (NaN for the other kinds). */
+  broadcastPort: number;
   pid: number;
   attacker: Attacker;
   legit: RpcClient;
@@ -27,12 +29,13 @@ export interface Target {
 
 export async function startTarget(
   kind: 'inference' | 'trainer' | 'action',
-  options: { maxMessageBytes?: number; tableMaxBytes?: number; tableFifo?: boolean } = {},
+  options: { maxMessageBytes?: number; tableMaxBytes?: number; tableFifo?: boolean; handlerTimeoutMs?: number } = {},
 ): Promise<Target> {
   const fixture = startFixture('hostile-server.ts', [kind, JSON.stringify(options)]);
   onTestFinished(() => fixture.kill());
   const ready = await fixture.line((l) => l.startsWith('ready '), 'ready');
   const port = Number(ready.split(' ')[1]);
+  const broadcastPort = Number(ready.split(' ')[2] ?? Number.NaN);
   const attacker = new Attacker(port);
   const transport = new ZmqTransport();
   const legit = new RpcClient(transport, tcpEndpoint(HOST, port), { timeoutMs: 15_000 });
@@ -44,6 +47,7 @@ export async function startTarget(
   return {
     fixture,
     port,
+    broadcastPort,
     pid,
     attacker,
     legit,
