@@ -71,6 +71,7 @@ def _limits(vec: dict[str, Any]) -> codec.DecodeLimits:
         "maxDepth": "max_depth",
         "maxStringBytes": "max_string_bytes",
         "maxCollectionLength": "max_collection_length",
+        "maxValues": "max_values",
     }
     return codec.DecodeLimits(**{names[k]: v for k, v in (vec.get("limits") or {}).items()})
 

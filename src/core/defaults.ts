@@ -23,10 +23,11 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
  * @default 1024 */
 export const DEFAULT_MAX_FRAMES = 1024;
 
-/** Largest message, all frames together, in bytes. Also the per-frame limit given to ZeroMQ, so a peer that sends a
- * larger frame is disconnected before the frame is allocated.
- * @default 1 GiB */
-export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024 * 1024;
+/** Largest message, all frames together (decompressed), in bytes. Also the per-frame limit given to ZeroMQ, so a
+ * peer that sends a larger frame is disconnected before the frame is allocated. Large enough for 100 MB weights;
+ * lower it on exposed servers (docs/security.md).
+ * @default 256 MiB */
+export const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
 
 /** Largest header (frame 0) in bytes.
  * @default 16 MiB */

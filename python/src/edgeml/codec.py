@@ -28,7 +28,7 @@ EXT_BODY_MAX_DEPTH = 2
 MAX_SAFE = 2**53 - 1
 
 DEFAULT_MAX_FRAMES = 1024
-DEFAULT_MAX_MESSAGE_BYTES = 1024**3
+DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024**2
 DEFAULT_MAX_HEADER_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_DEPTH = 64
 DEFAULT_MAX_STRING_BYTES = 16 * 1024 * 1024
@@ -451,10 +451,9 @@ _unpack_f = struct.Struct(">f").unpack_from
 
 
 def _is_index(v: Any) -> bool:
-    """An integer (or integral float, as the TypeScript decoder sees it) usable as a count or index."""
-    if type(v) is int:
-        return True
-    return type(v) is float and v.is_integer() and abs(v) <= MAX_SAFE
+    """A msgpack integer usable as a count or index (dims, frame references, sizes): floats are refused, even whole
+    ones (docs/protocol.md: ext bodies hold no floats)."""
+    return type(v) is int
 
 
 class _FrameTable:
@@ -514,10 +513,8 @@ def _array_view(dtype: str, frame: Frame) -> np.ndarray:  # type: ignore[type-ar
         raise ProtocolError(f"frame of {n} bytes is not a whole number of {dtype} elements")
     if dtype == "bool":
         raw = np.frombuffer(frame, dtype=np.uint8)
-        if raw.size and raw.max() > 1:  # any non-zero byte is true (numpy bools must hold 0 or 1)
-            a = raw != 0
-            a.flags.writeable = False
-            return a
+        if raw.size and raw.max() > 1:  # docs/protocol.md: bool bytes are 0 or 1, anything else is invalid
+            raise ProtocolError("bool data holds bytes other than 0 and 1")
         a = raw.view(np.bool_)
     else:
         a = np.frombuffer(frame, dtype=dt)
@@ -541,7 +538,7 @@ class _Reader:
         self.table: _FrameTable | None = None
         self.max_depth = limits.max_depth
         self.in_ext = False
-        self.values = 0
+        self.values = 1  # the root value (docs/protocol.md: 1 + array entries + 2 × map entries)
 
     def need(self, n: int) -> None:
         if self.pos + n > self.end:
