@@ -1,22 +1,21 @@
 /**
- * One suite, run against every transport (ZeroMQ on loopback and in-process): the rpc and broadcast semantics users
+ * One suite, run against every transport (ZeroMQ on loopback, in-process and WebSocket): the rpc and broadcast semantics users
  * rely on must not depend on the transport underneath.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tcpEndpoint } from '../src/core/endpoint.js';
 import { AbortError, ClosedError, LimitError, TimeoutError } from '../src/core/errors.js';
 import { type Delivery, Publisher, Subscriber, type SubscriberOptions } from '../src/messaging/broadcast.js';
 import { RpcClient, type RpcClientOptions } from '../src/messaging/rpc-client.js';
 import { RpcServer, type RpcServerOptions } from '../src/messaging/rpc-server.js';
 import type { ConnectionStatus, Transport } from '../src/transport/types.js';
-import { freePort, gate, HOST, transports, waitFor } from './helpers.js';
+import { freePort, gate, transports, waitFor } from './helpers.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const f of cleanups.splice(0).reverse()) await f();
 });
 
-describe.each(transports)('conformance over $name', ({ make }) => {
+describe.each(transports)('conformance over $name', ({ make, endpoint }) => {
   let transport: Transport;
 
   async function server(
@@ -26,20 +25,20 @@ describe.each(transports)('conformance over $name', ({ make }) => {
   ): Promise<{ rpc: RpcServer; port: number }> {
     const rpc = new RpcServer(options);
     setup(rpc);
-    const [bound] = (await rpc.start([{ transport, endpoint: tcpEndpoint(HOST, port) }])) as [number];
+    const [bound] = (await rpc.start([{ transport, endpoint: endpoint(port) }])) as [number];
     cleanups.push(() => rpc.stop());
     return { rpc, port: bound };
   }
 
   function client(port: number, options?: RpcClientOptions): RpcClient {
-    const c = new RpcClient(transport, tcpEndpoint(HOST, port), { timeoutMs: 5000, ...options });
+    const c = new RpcClient(transport, endpoint(port), { timeoutMs: 5000, ...options });
     cleanups.push(() => c.close());
     return c;
   }
 
   async function publisher(port = 0): Promise<{ pub: Publisher; port: number }> {
     const pub = new Publisher();
-    const [bound] = (await pub.start([{ transport, endpoint: tcpEndpoint(HOST, port) }])) as [number];
+    const [bound] = (await pub.start([{ transport, endpoint: endpoint(port) }])) as [number];
     cleanups.push(() => pub.stop());
     return { pub, port: bound };
   }
@@ -50,7 +49,7 @@ describe.each(transports)('conformance over $name', ({ make }) => {
     onMessage: (d: Delivery<T>) => void | Promise<void>,
     options?: SubscriberOptions,
   ): Subscriber<T> {
-    const sub = new Subscriber<T>(transport, tcpEndpoint(HOST, port), topics, onMessage, options);
+    const sub = new Subscriber<T>(transport, endpoint(port), topics, onMessage, options);
     cleanups.push(() => sub.close());
     return sub;
   }
@@ -290,7 +289,7 @@ describe.each(transports)('conformance over $name', ({ make }) => {
       await waitFor(() => statuses.includes('disconnected'), 'the subscriber to see the publisher go');
       const late: number[] = [];
       subscriber<number>(port, ['w'], (d) => void late.push(d.payload));
-      await pub.start([{ transport, endpoint: tcpEndpoint(HOST, port) }]);
+      await pub.start([{ transport, endpoint: endpoint(port) }]);
       await waitFor(() => late.length === 1, 'the latest value for the subscriber that joined while it was down');
       expect(late).toEqual([1]);
       await waitFor(() => pub.stats().subscriptions >= 3, 'the first subscriber to subscribe again');
