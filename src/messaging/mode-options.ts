@@ -12,6 +12,7 @@ import type { ConnectionStatus, Endpoint } from '../core/types.js';
 import type { ClientSecurity, ServerSecurity } from '../transport/curve-keys.js';
 import { TransportSet } from '../transport/registry.js';
 import type { Transport } from '../transport/types.js';
+import type { WsClientOptions, WsServerOptions } from '../transport/ws-options.js';
 import type { DecodeLimits, EncodeOptions } from '../wire/codec.js';
 import type { PublisherOptions, SubscriberOptions } from './broadcast.js';
 import type { RpcClientOptions } from './rpc-client.js';
@@ -45,6 +46,9 @@ export interface ServerOptions {
   handlerTimeoutMs?: number;
   /** Heartbeat interval in ms: a peer silent for 3 intervals counts as gone. @default {@link DEFAULT_HEARTBEAT_MS} */
   heartbeatMs?: number;
+  /** Options of the `ws://` and `wss://` endpoints: TLS, tokens, allowed origins, client and send limits
+   * (docs/security.md). @default plain `ws://`, no token, any origin */
+  ws?: WsServerOptions;
 }
 
 /** Options every client (inference, action, trainer) takes. */
@@ -67,6 +71,8 @@ export interface ClientOptions {
   heartbeatMs?: number;
   /** Called on every status change of the request connection (see also `statusEvents()`). */
   onStatus?: (status: ConnectionStatus) => void;
+  /** Options of a `ws://` or `wss://` connection: the token, trusted certificates (docs/security.md). */
+  ws?: WsClientOptions;
 }
 
 type Defined<T, K extends keyof T> = { [P in K]?: Exclude<T[P], undefined> };
