@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { randomBytes } from 'node:crypto';
 import { DEFAULT_SUBSCRIBER_QUEUE } from '../core/defaults.js';
 import { type AuthenticationError, ClosedError, InvalidArgumentError } from '../core/errors.js';
 import type { ConnectionStatus, Endpoint } from '../core/types.js';
@@ -33,6 +32,13 @@ export interface PublisherStats {
   resent: number;
 }
 
+/** `n` random bytes as hex (Web Crypto: Node and browsers alike). */
+function randomHex(n: number): string {
+  let hex = '';
+  for (const b of globalThis.crypto.getRandomValues(new Uint8Array(n))) hex += b.toString(16).padStart(2, '0');
+  return hex;
+}
+
 function checkTopic(topic: unknown): asserts topic is string {
   if (typeof topic !== 'string' || topic.length === 0)
     throw new InvalidArgumentError('topic', 'must be a non-empty string');
@@ -45,7 +51,7 @@ export class Publisher {
   private readonly seqs = new Map<string, number>();
   private readonly counters: PublisherStats = { published: 0, subscriptions: 0, resent: 0 };
   /** Identifies this publisher's run; sequence numbers restart with a new epoch. */
-  readonly epoch = randomBytes(8).toString('hex');
+  readonly epoch = randomHex(8);
 
   constructor(private readonly options: PublisherOptions = {}) {}
 
