@@ -4,7 +4,7 @@
  */
 import { connect as tcpConnect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 import { parseEndpoint } from '../src/core/endpoint.js';
 import { InferenceClient } from '../src/index.js';
 import { Publisher } from '../src/messaging/broadcast.js';
@@ -149,6 +149,34 @@ describe('WebSocket limits', () => {
     const code = closed(silent);
     expect(await within(code, 5000, 'the termination')).toBe(1006);
     expect(transport.stats().timedOut).toBe(1);
+  });
+
+  it('a client counts a server that stops answering its pings as gone, and reconnects', async () => {
+    const mute = new WebSocketServer({ host: HOST, port: 0, handleProtocols: () => 'edgeml.v1' });
+    let connections = 0;
+    mute.on('connection', (ws) => {
+      connections++;
+      ws.send(encodeWsMessage(WsKind.ready, []));
+      // ... and never answers anything after that.
+    });
+    await new Promise<void>((r) => mute.once('listening', () => r()));
+    cleanups.push(
+      () =>
+        new Promise<void>((r) => {
+          for (const c of mute.clients) c.terminate();
+          mute.close(() => r());
+        }),
+    );
+    const port = (mute.address() as { port: number }).port;
+    const statuses: string[] = [];
+    const c = new RpcClient(new WsTransport(), parseEndpoint(`ws://${HOST}:${port}/`), {
+      heartbeatMs: 50,
+      onStatus: (st) => statuses.push(st),
+    });
+    cleanups.push(() => c.close());
+    await waitFor(() => statuses.includes('disconnected'), 'the client to give up on the mute server');
+    await waitFor(() => connections >= 2, 'the client to connect again');
+    expect(statuses.indexOf('connected')).toBeLessThan(statuses.indexOf('disconnected'));
   });
 
   it('a slow reader loses old stream messages (latest kept), others stay served, memory stays bounded', async () => {

@@ -107,6 +107,10 @@ abstract class WsClientSocket {
   statusChanged(s: ConnectionStatus): void {
     if (!this.closed) this.handlers?.onStatus?.(s);
   }
+  /** @internal */
+  failed(e: EdgeMLError): void {
+    if (!this.closed) this.handlers?.onFailure?.(e);
+  }
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -158,6 +162,8 @@ export class WsConnection {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private lastReceived = 0;
+  /** When the heartbeat ping now unanswered was sent (0: none). */
+  private pingAt = 0;
   private readonly heartbeatMs: number;
   private readonly maxMessageBytes: number;
   private readonly url: string;
@@ -242,7 +248,7 @@ export class WsConnection {
     const message = e instanceof Error ? e.message : String(e);
     this.failure = new EdgeMLError(`cannot open WebSocket connections here: ${message}`, 'EDGEML_ERROR', { cause: e });
     this.queue = [];
-    for (const s of this.requesters) s.statusChanged('closed');
+    for (const s of [...this.requesters, ...this.subscribers]) s.failed(this.failure);
   }
 
   private setStatus(s: ConnectionStatus): void {
@@ -394,14 +400,20 @@ export class WsConnection {
   private startHeartbeat(ws: WebSocketLike): void {
     this.stopHeartbeat();
     if (!(this.heartbeatMs > 0)) return;
+    this.pingAt = 0;
     this.heartbeat = setInterval(() => {
       if (this.ws !== ws) return;
-      const silent = Date.now() - this.lastReceived;
-      if (silent > this.heartbeatMs * WS_CLIENT_SILENT_INTERVALS) {
-        // The server is gone without closing: stop waiting for its close handshake.
-        this.drop(ws, 4000, 'server silent');
-        this.lost(1006, 'server silent');
-      } else if (silent >= this.heartbeatMs) {
+      const now = Date.now();
+      if (this.pingAt !== 0 && this.lastReceived < this.pingAt) {
+        // Gone only when our own ping went unanswered that long: a page in a background tab runs this timer
+        // rarely, and long silence alone says nothing then.
+        if (now - this.pingAt > this.heartbeatMs * (WS_CLIENT_SILENT_INTERVALS - 1)) {
+          // The server is gone without closing: stop waiting for its close handshake.
+          this.drop(ws, 4000, 'server silent');
+          this.lost(1006, 'server silent');
+        }
+      } else if (now - this.lastReceived >= this.heartbeatMs) {
+        this.pingAt = now;
         this.send(WsKind.ping, []);
       }
     }, this.heartbeatMs);
