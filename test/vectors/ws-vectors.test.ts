@@ -1,4 +1,5 @@
 /** The WebSocket framing against its golden vectors (test/vectors/ws-vectors.json). */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,5 +47,12 @@ describe('WebSocket framing vectors', () => {
 
   it.each(file.invalid.map((v) => [v.name, v]))('%s is rejected with ProtocolError', (_n, v) => {
     expect(() => decodeWsMessage(bytes(v.message), file.maxFrames)).toThrow(ProtocolError);
+  });
+
+  const python = ['python3', '/usr/bin/python3'].find((py) => spawnSync(py, ['--version']).status === 0);
+  it.skipIf(python === undefined)('check_ws_vectors.py (Python 3 standard library only) agrees', () => {
+    const r = spawnSync(python!, [join(here, 'check_ws_vectors.py')], { encoding: 'utf8' });
+    expect(r.stdout).toContain('0 failures');
+    expect(r.status).toBe(0);
   });
 });
