@@ -2,6 +2,7 @@
  * The three modes over WebSocket, alone and beside ZeroMQ on one server (`listen: ['tcp://…', 'ws://…']`).
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket as WsClass } from 'ws';
 import {
   ActionClient,
   ActionServer,
@@ -123,5 +124,20 @@ describe('modes over ws://', () => {
     const ac = await ActionClient.connect(`ws://${HOST}:${action.port}/edgeml`, action.config);
     cleanups.push(() => ac.close());
     expect(await ac.obs()).toEqual({ cam: 2 });
+  });
+
+  it('uses a WebSocket class given in the options (the browser path: ArrayBuffer messages, tensors in place)', async () => {
+    const server = new InferenceServer({ listen: `ws://${HOST}:0/edgeml` });
+    server.registerInterface('echo', (p) => p);
+    await server.start();
+    cleanups.push(() => server.stop());
+    const client = await InferenceClient.connect(`ws://${HOST}:${server.port}/edgeml`, { ws: { WebSocket: WsClass } });
+    cleanups.push(() => client.close());
+    const x = new Tensor('float64', Float64Array.of(1, 2, 3), [3]);
+    const y = (await client.call('echo', { x })) as { x: Tensor<'float64'> };
+    expect([...y.x.data]).toEqual([1, 2, 3]);
+    // Received as one ArrayBuffer per message: the tensor is a view into it, at an aligned offset.
+    expect(y.x.data.buffer.byteLength).toBeGreaterThan(y.x.data.byteLength);
+    expect(y.x.data.byteOffset % 8).toBe(0);
   });
 });
