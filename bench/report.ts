@@ -122,6 +122,22 @@ const SET_TABLES: Record<string, { title: string; method: string; columns: Colum
       RATIO,
     ],
   },
+  websocket: {
+    title: 'Request/reply round trip over WebSocket (echo, one client, one call at a time, in one process)',
+    method:
+      'edgeml over ws:// and raw-ws (a raw npm ws client sending the same WebSocket message bytes to a raw ws echo) interleaved in batches of about 20 ms. "vs raw": for edgeml-ws the paired ratio.',
+    columns: [
+      CASE,
+      { header: 'bytes each way', right: true, cell: (r) => bytes(r.bytes) },
+      TARGET,
+      N,
+      P50,
+      P99,
+      MBS,
+      P50_RATIO,
+      RATIO,
+    ],
+  },
   upload: {
     title: 'Upload (payload up, small acknowledgement back, one client, one call at a time)',
     method:

@@ -16,6 +16,7 @@ import { machineInfo, markdownReport, writeJson } from './report.js';
 import { runRoundTrip } from './roundtrip.js';
 import { type Servers, startServers } from './servers.js';
 import { runThroughput } from './throughput.js';
+import { runWebSocket } from './websocket.js';
 
 function seconds(options: BenchOptions): number {
   return options.budget.kind === 'seconds' ? options.budget.seconds : 2;
@@ -65,6 +66,9 @@ async function runSets(options: BenchOptions, progress: (line: string) => void):
           break;
         case 'batching':
           rows.push(...(await runBatching({ seconds: seconds(options), progress })));
+          break;
+        case 'websocket':
+          rows.push(...(await runWebSocket({ budget: options.budget, progress })));
           break;
       }
     }

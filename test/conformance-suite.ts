@@ -68,7 +68,8 @@ export function conformanceSuite(target: ConformanceTarget): void {
       const [bound] = (await pub.start([{ transport, endpoint: requested }])) as [number];
       cleanups.push(() => pub.stop());
       const at = target.bound(requested, bound);
-      const { at: rpcAt } = await server((rpc) => serveLatest(rpc, pub));
+      // On an endpoint of its own, so that stopping the publisher is seen by its subscribers on every transport.
+      const { at: rpcAt } = await server((rpc) => serveLatest(rpc, pub), await target.vacant());
       latestAt.set(at.url, rpcAt);
       return { pub, at };
     }

@@ -1,16 +1,16 @@
 /**
- * The transport conformance suite (`conformance-suite.ts`) over ZeroMQ on loopback (plain and CURVE) and in-process.
+ * The transport conformance suite (`conformance-suite.ts`) over ZeroMQ on loopback (plain and CURVE), in-process and
+ * WebSocket.
  */
-import { tcpEndpoint } from '../src/core/endpoint.js';
 import { conformanceSuite } from './conformance-suite.js';
-import { freePort, HOST, transports } from './helpers.js';
+import { freePort, transports } from './helpers.js';
 
-for (const { name, make } of transports) {
+for (const { name, make, endpoint } of transports) {
   conformanceSuite({
     name,
     make,
-    bindable: () => tcpEndpoint(HOST, 0),
-    bound: (_requested, port) => tcpEndpoint(HOST, port),
-    vacant: async () => tcpEndpoint(HOST, await freePort()),
+    bindable: () => endpoint(0),
+    bound: (_requested, port) => endpoint(port),
+    vacant: async () => endpoint(await freePort()),
   });
 }

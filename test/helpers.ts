@@ -3,13 +3,15 @@
  */
 
 import { createServer } from 'node:net';
-import { tcpEndpoint } from '../src/core/endpoint.js';
+import { parseEndpoint, tcpEndpoint } from '../src/core/endpoint.js';
+import type { Endpoint } from '../src/core/types.js';
 import { latestFetcher, type Publisher, type SubscriberOptions, serveLatest } from '../src/messaging/broadcast.js';
 import { RpcClient } from '../src/messaging/rpc-client.js';
 import { RpcServer } from '../src/messaging/rpc-server.js';
 import { generateKeyPair } from '../src/transport/curve-keys.js';
 import { InprocTransport } from '../src/transport/inproc/inproc-transport.js';
 import type { Transport } from '../src/transport/types.js';
+import { WsTransport } from '../src/transport/ws/ws-transport.js';
 import { ZmqTransport } from '../src/transport/zmq/zmq-transport.js';
 
 /** Resolves once `condition()` is truthy; rejects with a message naming `what` after `timeoutMs`. */
@@ -41,15 +43,16 @@ function curveTransport(): Transport {
   return new ZmqTransport({ server: { keyPair: server }, client: { serverPublicKey: { z85: server.publicKey } } });
 }
 
-/** The transports every conformance suite runs against. */
-export const transports: { name: string; make: () => Transport }[] = [
-  { name: 'zmq', make: () => new ZmqTransport() },
-  { name: 'zmq+curve', make: curveTransport },
-  { name: 'inproc', make: () => new InprocTransport() },
-];
-
 /** Loopback host used by every test. */
 export const HOST = '127.0.0.1';
+
+/** The transports every conformance suite runs against, and the endpoint of a loopback port for each. */
+export const transports: { name: string; make: () => Transport; endpoint: (port: number) => Endpoint }[] = [
+  { name: 'zmq', make: () => new ZmqTransport(), endpoint: (port) => tcpEndpoint(HOST, port) },
+  { name: 'zmq+curve', make: curveTransport, endpoint: (port) => tcpEndpoint(HOST, port) },
+  { name: 'inproc', make: () => new InprocTransport(), endpoint: (port) => tcpEndpoint(HOST, port) },
+  { name: 'ws', make: () => new WsTransport(), endpoint: (port) => parseEndpoint(`ws://${HOST}:${port}/edgeml`) },
+];
 
 /** A loopback port nothing listens on: bound by the system, then released. */
 export async function freePort(): Promise<number> {

@@ -1,6 +1,9 @@
 #!/usr/bin/env node
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEFAULT_BIND_HOST, DEFAULT_CONNECT_TIMEOUT_MS } from '../core/defaults.js';
 import { EdgeMLError } from '../core/errors.js';
@@ -122,6 +125,33 @@ function onStopSignal(): { signal: Promise<string>; cancel: () => void } {
     process.on('SIGTERM', done);
   });
   return { signal, cancel };
+}
+
+/**
+ * `edgeml example --browser`: runs examples/browser/server.ts (under tsx) from the source checkout this command
+ * belongs to; the example needs the dev dependencies (esbuild, face-api, TensorFlow.js), so it is not in the package.
+ */
+function browserExample(values: Record<string, string | boolean | undefined>): Promise<number> {
+  const script = fileURLToPath(new URL('../../examples/browser/server.ts', import.meta.url));
+  if (!existsSync(script)) {
+    err('edgeml example --browser runs examples/browser/server.ts of a source checkout of edgeml (with its dev');
+    err('dependencies installed): clone the repository, npm install, then npx edgeml example --browser');
+    return Promise.resolve(1);
+  }
+  const args = ['--import', 'tsx', script];
+  if (typeof values.port === 'string') args.push('--port', values.port);
+  if (typeof values.host === 'string') args.push('--host', values.host);
+  const child = spawn(process.execPath, args, { stdio: 'inherit' });
+  const forward = (signal: NodeJS.Signals): void => void child.kill(signal);
+  process.once('SIGINT', forward);
+  process.once('SIGTERM', forward);
+  return new Promise((resolvePromise) => {
+    child.once('exit', (code) => {
+      process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
+      resolvePromise(code ?? 1);
+    });
+  });
 }
 
 async function exampleServer(values: Record<string, string | boolean | undefined>): Promise<number> {
@@ -321,9 +351,10 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   example: {
-    summary: "run the seed's action-mode example (a streaming server, or a client against it)",
+    summary: "run the seed's action-mode example (a streaming server, or a client against it), or the browser one",
     usage: [
       'edgeml example --server [--host H] [--port N] [--broadcast-port N] [--fps F]',
+      'edgeml example --browser [--host H] [--port N]   camera page with a face detector (in a source checkout)',
       'edgeml example --client [--ip H] [--port N] [--broadcast-port N] [--seconds S] [--rate R] [--timeout MS]',
       '',
       `  --port            request port (default ${EXAMPLE_PORT}; 0 with --server picks a free one)`,
@@ -342,6 +373,7 @@ const COMMANDS: Record<string, Command> = {
         options: {
           server: { type: 'boolean' },
           client: { type: 'boolean' },
+          browser: { type: 'boolean' },
           host: { type: 'string' },
           ip: { type: 'string' },
           port: { type: 'string' },
@@ -357,7 +389,10 @@ const COMMANDS: Record<string, Command> = {
         out(this.usage);
         return 0;
       }
-      if (values.server === values.client) throw new UsageError('give exactly one of --server and --client');
+      if ([values.server, values.client, values.browser].filter(Boolean).length !== 1) {
+        throw new UsageError('give exactly one of --server, --client and --browser');
+      }
+      if (values.browser) return browserExample(values);
       return values.server ? exampleServer(values) : exampleClient(values);
     },
   },

@@ -161,3 +161,21 @@ export const DEFAULT_MAX_FILE_FRAMES = 16 * 1024 * 1024;
  * and kept compressed only when that makes them smaller.
  * @default 64 KiB */
 export const DEFAULT_COMPRESSION_MIN_BYTES = 64 * 1024;
+
+// WebSocket transport (src/transport/ws/).
+
+/** Connections one WebSocket server (one listening port) serves at once; an upgrade beyond it is refused with
+ * HTTP 503.
+ * @default 1024 */
+export const DEFAULT_WS_MAX_CLIENTS = 1024;
+
+/** Bytes waiting to be written to one WebSocket client beyond which the server holds back: stream messages to it are
+ * dropped oldest first (the latest of each topic is kept) and its requests are not read until it drains.
+ * @default 16 MiB */
+export const DEFAULT_WS_SEND_BUDGET_BYTES = 16 * 1024 * 1024;
+
+/** A WebSocket client that has received nothing (data or heartbeat answers) for this many heartbeat intervals
+ * counts the server as gone and reconnects. Larger than the server's 3: a browser sees a message only once all of it
+ * has arrived.
+ * @default 5 */
+export const WS_CLIENT_SILENT_INTERVALS = 5;

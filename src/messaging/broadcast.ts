@@ -8,7 +8,6 @@
  *
  * @module
  */
-import { randomBytes } from 'node:crypto';
 import { DEFAULT_SUBSCRIBER_QUEUE } from '../core/defaults.js';
 import { type AuthenticationError, ClosedError, InvalidArgumentError, LimitError } from '../core/errors.js';
 import type { ConnectionStatus, Endpoint } from '../core/types.js';
@@ -51,6 +50,13 @@ export interface PublisherStats {
   refusedFetches: number;
 }
 
+/** `n` random bytes as hex (Web Crypto: Node and browsers alike). */
+function randomHex(n: number): string {
+  let hex = '';
+  for (const b of globalThis.crypto.getRandomValues(new Uint8Array(n))) hex += b.toString(16).padStart(2, '0');
+  return hex;
+}
+
 function checkTopic(topic: unknown): asserts topic is string {
   if (typeof topic !== 'string' || topic.length === 0)
     throw new InvalidArgumentError('topic', 'must be a non-empty string');
@@ -63,7 +69,7 @@ export class Publisher {
   private readonly seqs = new Map<string, number>();
   private readonly counters: PublisherStats = { published: 0, subscriptions: 0, resent: 0, refusedFetches: 0 };
   /** Identifies this publisher's run; sequence numbers restart with a new epoch. */
-  readonly epoch = randomBytes(8).toString('hex');
+  readonly epoch = randomHex(8);
 
   constructor(private readonly options: PublisherOptions = {}) {}
 
@@ -257,6 +263,9 @@ export class Subscriber<T = unknown> {
   private readonly latestByTopic = new Map<string, Delivery<T>>();
   private draining = false;
   private closed = false;
+  private fetched = false;
+  private fetching = false;
+  private fetchAgain = false;
   private readonly counters: SubscriberStats = emptySubscriberStats();
   private readonly queueSize: number;
 
@@ -280,13 +289,24 @@ export class Subscriber<T = unknown> {
         options.onStatus?.(status);
       },
     });
+    // A transport that shares one connection per client may attach this subscription to a connection that is
+    // already up: no status change then, so the latest values are fetched at once.
+    queueMicrotask(() => {
+      if (this.socket.status === 'connected' && !this.fetched) this.fetchLatest();
+    });
   }
 
-  /** Asks the publisher for the latest message of every topic (on each connect). */
+  /** Asks the publisher for the latest message of every topic (on each connect); one round of fetches at a time. */
   private fetchLatest(): void {
     const fetch = this.options.fetchLatest;
     if (!fetch || this.closed) return;
-    for (const topic of this.topics) {
+    this.fetched = true;
+    if (this.fetching) {
+      this.fetchAgain = true;
+      return;
+    }
+    this.fetching = true;
+    const round = this.topics.map((topic) =>
       fetch(topic, this.seen.get(topic)).then(
         (m) => {
           if (m) this.accept(topic, m.epoch, m.seq, m.payload as T);
@@ -294,8 +314,15 @@ export class Subscriber<T = unknown> {
         () => {
           // The stream still delivers the next message; a failed fetch only delays the first one.
         },
-      );
-    }
+      ),
+    );
+    void Promise.all(round).then(() => {
+      this.fetching = false;
+      if (this.fetchAgain) {
+        this.fetchAgain = false;
+        this.fetchLatest();
+      }
+    });
   }
 
   /** Connection status. `'unauthorized'`: the publisher refused this subscriber's security; see {@link authFailure}. */

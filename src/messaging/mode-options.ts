@@ -13,6 +13,7 @@ import type { ClientSecurity, ServerSecurity } from '../transport/curve-keys.js'
 import type { NatsOptions } from '../transport/nats-options.js';
 import { TransportSet } from '../transport/registry.js';
 import type { Transport } from '../transport/types.js';
+import type { WsClientOptions, WsServerOptions } from '../transport/ws-options.js';
 import type { DecodeLimits, EncodeOptions } from '../wire/codec.js';
 import type { PublisherOptions, SubscriberOptions } from './broadcast.js';
 import type { RpcClientOptions } from './rpc-client.js';
@@ -50,6 +51,9 @@ export interface ServerOptions {
   heartbeatMs?: number;
   /** Clients served at once; requests from more are answered with a `LimitError`. @default {@link DEFAULT_MAX_CLIENTS} */
   maxClients?: number;
+  /** Options of the `ws://` and `wss://` endpoints: TLS, tokens, allowed origins, client and send limits
+   * (docs/security.md). @default plain `ws://`, no token, any origin */
+  ws?: WsServerOptions;
 }
 
 /** Options every client (inference, action, trainer) takes. */
@@ -74,6 +78,8 @@ export interface ClientOptions {
   heartbeatMs?: number;
   /** Called on every status change of the request connection (see also `statusEvents()`). */
   onStatus?: (status: ConnectionStatus) => void;
+  /** Options of a `ws://` or `wss://` connection: the token, trusted certificates (docs/security.md). */
+  ws?: WsClientOptions;
 }
 
 type Defined<T, K extends keyof T> = { [P in K]?: Exclude<T[P], undefined> };

@@ -3,7 +3,7 @@
  * or client first uses that scheme, so a program that never uses `tcp://` never loads the `zeromq` native addon, and
  * a bundle for the browser holds no transport it does not use. Modes and messaging see only this file and `types.ts`.
  *
- * Built in: `tcp` (ZeroMQ) and `inproc` (in-process). Other transports register their schemes with
+ * Built in: `tcp` (ZeroMQ), `ws` and `wss` (WebSocket) and `inproc` (in-process). Other transports register their schemes with
  * {@link registerScheme} when their entry point is imported (`edgeml/nats`, for example).
  *
  * @module
@@ -18,6 +18,12 @@ import {
 } from './curve-keys.js';
 import { DeferredTransport } from './deferred.js';
 import type { Transport } from './types.js';
+import {
+  checkWsClientOptions,
+  checkWsServerOptions,
+  type WsClientOptions,
+  type WsServerOptions,
+} from './ws-options.js';
 
 /** What a transport is made for: one server's or one client's side, with that server's or client's options. */
 export interface TransportContext {
@@ -50,6 +56,12 @@ function zmqSecurity(context: TransportContext): ServerSecurity | ClientSecurity
   return security;
 }
 
+/** The `ws` option of a server or client, checked now (a bad one fails the constructor). */
+function checkWsOptions(context: TransportContext): WsServerOptions | WsClientOptions {
+  const ws = context.options.ws;
+  return context.side === 'server' ? checkWsServerOptions(ws) : checkWsClientOptions(ws);
+}
+
 const schemes = new Map<string, SchemeEntry>([
   [
     'tcp',
@@ -67,6 +79,21 @@ const schemes = new Map<string, SchemeEntry>([
       },
     },
   ],
+  ...(['ws', 'wss'] as const).map((scheme): [string, SchemeEntry] => [
+    scheme,
+    {
+      sharedStream: true,
+      prepare(context) {
+        const ws = checkWsOptions(context);
+        return async () => {
+          const { WsTransport } = await import('./ws/ws-transport.js');
+          return new WsTransport(
+            context.side === 'server' ? { server: ws as WsServerOptions } : { client: ws as WsClientOptions },
+          );
+        };
+      },
+    },
+  ]),
   [
     'inproc',
     {

@@ -218,6 +218,9 @@ export function peekRequestId(frames: readonly Frame[], kinds: readonly string[]
  * first entry that is not: enough to find `k` and `id` (which encoders write before the payload) without decoding
  * the rest. Reads at most a few hundred bytes and allocates nothing in proportion to the input.
  */
+/** Decodes the short strings {@link leadingScalars} reads (invalid UTF-8 becomes U+FFFD, as `Buffer` did). */
+const utf8 = new TextDecoder();
+
 function leadingScalars(header: Uint8Array): Record<string, string | number> {
   const out: Record<string, string | number> = Object.create(null);
   const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
@@ -226,7 +229,7 @@ function leadingScalars(header: Uint8Array): Record<string, string | number> {
   const str = (n: number): string | undefined => {
     if (n > 64 || pos + n > end) return undefined;
     pos += n;
-    return Buffer.from(header.buffer, header.byteOffset + pos - n, n).toString('utf8');
+    return utf8.decode(header.subarray(pos - n, pos));
   };
   const scalar = (): string | number | undefined => {
     if (pos >= end) return undefined;

@@ -80,13 +80,14 @@ describe('row 6: a subscriber that re-subscribes again and again', () => {
     t.fixture.send('publish 16');
     await waitFor(() => got.length === 2, 'the second weights at the actor');
     expect(got).toEqual([1, 2]);
-    // Not one copy more reached the actor during the attack.
+    // No copy the attack caused reached the actor (before 0.2: one per subscription, thousands); at most its own
+    // latest-value fetch may have crossed the stream.
     const after = actor.weightsStats()!;
     expect(after.received - before.received).toBe(1);
-    expect(after.duplicates).toBe(before.duplicates);
+    expect(after.duplicates - before.duplicates).toBeLessThanOrEqual(1);
     const server = (await statsOf(t.fixture)) as unknown as { weights: { resent: number; subscriptions: number } };
     expect(server.weights.subscriptions).toBeGreaterThan(100);
-    expect(server.weights.resent).toBeLessThanOrEqual(1); // at most the actor's own fetch
+    expect(server.weights.resent).toBeLessThanOrEqual(2); // at most the actor's own fetches
     // A late joiner fetches the latest over its own request connection.
     const late = await TrainerClient.connect(HOST, config);
     onTestFinished(() => late.close());

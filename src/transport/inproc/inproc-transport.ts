@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { randomBytes } from 'node:crypto';
 import { EdgeMLError } from '../../core/errors.js';
 import type { Endpoint } from '../../core/types.js';
 import type { Frame } from '../../wire/codec.js';
@@ -22,6 +21,19 @@ import type {
   Transport,
 } from '../types.js';
 
+/** Hex of a peer id (no `Buffer`: this transport runs in browsers too). */
+function hexOf(bytes: Uint8Array): string {
+  let hex = '';
+  for (const b of bytes) hex += b.toString(16).padStart(2, '0');
+  return hex;
+}
+
+/** `setImmediate` where it exists (Node), a zero timeout elsewhere. */
+function later(f: () => void): void {
+  if (typeof setImmediate === 'function') setImmediate(f);
+  else setTimeout(f, 0);
+}
+
 type StatusSink = ((s: ConnectionStatus) => void) | undefined;
 
 class Client {
@@ -35,8 +47,8 @@ class Client {
 }
 
 class InprocRequest extends Client implements RequestSocket {
-  readonly id = new Uint8Array(randomBytes(8));
-  readonly key = Buffer.from(this.id).toString('hex');
+  readonly id = globalThis.crypto.getRandomValues(new Uint8Array(8));
+  readonly key = hexOf(this.id);
   server: InprocReply | undefined;
   private pending: { frames: Frame[]; isStale: (() => boolean) | undefined }[] = [];
   constructor(
@@ -85,7 +97,7 @@ class InprocReply implements ReplySocket {
   send(peer: PeerId, frames: Frame[]): void {
     // Like a closed ROUTER socket: nothing leaves a closed server.
     if (this.closed) return;
-    const client = this.peers.get(Buffer.from(peer).toString('hex'));
+    const client = this.peers.get(hexOf(peer));
     if (client && client.status !== 'closed') queueMicrotask(() => client.onReply(frames));
   }
   async close(): Promise<void> {
@@ -170,7 +182,7 @@ export class InprocTransport implements Transport {
     this.replyServers.set(key, server);
     // Waiting clients connect once the caller holds the socket (as over TCP, where connecting takes a while):
     // requests they queued must not reach `onRequest` before the caller can send replies.
-    setImmediate(() => {
+    later(() => {
       if (this.replyServers.get(key) !== server) return;
       for (const c of this.requestClients.get(key) ?? []) if (c.server !== server) c.attach(server);
     });
@@ -208,7 +220,7 @@ export class InprocTransport implements Transport {
     const pub = new InprocPublish(this, key, port, onSubscribe);
     this.publishers.set(key, pub);
     // Waiting subscribers join once the caller holds the socket, so it can answer their subscriptions (late joiners).
-    setImmediate(() => {
+    later(() => {
       if (this.publishers.get(key) !== pub) return;
       for (const s of this.subscribers.get(key) ?? []) this.join(pub, s);
     });
