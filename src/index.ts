@@ -93,6 +93,14 @@ export {
 } from './modes/trainer/tables.js';
 export type { WeightsMessage } from './modes/trainer/wire.js';
 export {
+  IMAGE_FORMATS,
+  Image,
+  type ImageDecodeOptions,
+  type ImageFormat,
+  isImage,
+  isImageFormat,
+} from './tensor/image.js';
+export {
   arrayTypeOf,
   DTYPES,
   type DType,

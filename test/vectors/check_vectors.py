@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks test/vectors/vectors.json with Python 3 and the `msgpack` package only, following docs/protocol.md.
 
-For every vector: decode frame 0 with msgpack (ext types 1, 2, 3 resolved against the data frames, LZ4 blocks
+For every vector: decode frame 0 with msgpack (ext types 1, 2, 3, 4 resolved against the data frames, LZ4 blocks
 decompressed by the small decoder below), describe the result in the tagged JSON form, compare it with "value", and
 re-encode the header with msgpack to check the bytes are the canonical encoding. When the `lz4` package is installed,
 compressed frames are also checked against its reference decoder. Exit status 0 when every vector passes.
@@ -42,6 +42,28 @@ def lz4_block_decompress(src, size):
     return bytes(out)
 
 
+def image_size(fmt, d):
+    """(width, height) from a JPEG SOF, PNG IHDR or WebP VP8/VP8L/VP8X header (docs/protocol.md, "Images")."""
+    if fmt == "png": return int.from_bytes(d[16:20], "big"), int.from_bytes(d[20:24], "big")
+    if fmt == "webp":
+        tag, p = d[12:16], 20
+        if tag == b"VP8 ": return int.from_bytes(d[p + 6:p + 8], "little") & 0x3FFF, int.from_bytes(d[p + 8:p + 10], "little") & 0x3FFF
+        if tag == b"VP8L":
+            bits = int.from_bytes(d[p + 1:p + 5], "little")
+            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+        assert tag == b"VP8X", "bad webp chunk"
+        return int.from_bytes(d[p + 4:p + 7], "little") + 1, int.from_bytes(d[p + 7:p + 10], "little") + 1
+    i = 2
+    while True:
+        while d[i] == 0xFF: i += 1
+        marker = d[i]; i += 1
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8: continue
+        length = int.from_bytes(d[i:i + 2], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return int.from_bytes(d[i + 5:i + 7], "big"), int.from_bytes(d[i + 3:i + 5], "big")
+        i += length
+
+
 class Data:
     """A resolved ext value: `tag` is its tagged JSON form, `ext` the original ext for re-encoding."""
     def __init__(self, tag, ext): self.tag, self.ext = tag, ext
@@ -67,6 +89,12 @@ def decode(frames):
     def ext_hook(code, body):
         b = msgpack.unpackb(body)
         if code == 1: return Data({"$bytes": frame(b).hex()}, msgpack.ExtType(code, body))
+        if code == 4:
+            fmt, shape, data = b[0], b[1], frame(b[2])
+            assert fmt in ("jpeg", "png", "webp"), f"unknown image format {fmt}"
+            assert len(shape) == 3 and all(isinstance(d, int) and d > 0 for d in shape), "bad image shape"
+            assert image_size(fmt, data) == (shape[1], shape[0]), "image header does not match the shape"
+            return Data({"$image": {"format": fmt, "shape": shape, "hex": data.hex()}}, msgpack.ExtType(code, body))
         dtype, ref = (b[0], b[1]) if code == 2 else (b[0], b[2])
         data = frame(ref)
         assert len(data) % ITEMSIZE[dtype] == 0, "partial element"
