@@ -18,6 +18,7 @@ export const SETS = [
   'stream',
   'memory',
   'batching',
+  'images',
 ] as const;
 /** A case set. */
 export type SetName = (typeof SETS)[number];

@@ -8,6 +8,7 @@
 import { loadavg } from 'node:os';
 import { runBatching } from './batching.js';
 import { runCodec } from './codec-cost.js';
+import { runImages } from './images.js';
 import type { ResultRow } from './measure.js';
 import { runMemory } from './memory.js';
 import { type BenchOptions, parseOptions, UPLOAD_CASES, USAGE } from './options.js';
@@ -65,6 +66,9 @@ async function runSets(options: BenchOptions, progress: (line: string) => void):
           break;
         case 'batching':
           rows.push(...(await runBatching({ seconds: seconds(options), progress })));
+          break;
+        case 'images':
+          rows.push(...(await runImages(progress)));
           break;
       }
     }

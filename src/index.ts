@@ -27,6 +27,14 @@ export {
 } from './core/errors.js';
 export type { MethodStats } from './core/latency.js';
 export type { ConnectionStatus, Endpoint } from './core/types.js';
+export {
+  type BackendChoice,
+  type DecodeImageOptions,
+  decodeImage,
+  type EncodeImageOptions,
+  encodeImage,
+  type ImageBackendName,
+} from './image/codec.js';
 export type { BatchOptions, BatchStats } from './messaging/batching.js';
 export type { Delivery, PublisherStats, SubscriberStats } from './messaging/broadcast.js';
 export type { ClientOptions, ServerOptions } from './messaging/mode-options.js';
