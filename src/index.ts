@@ -35,6 +35,7 @@ export {
   encodeImage,
   type ImageBackendName,
 } from './image/codec.js';
+export type { ImageSpec, ImageSpecs } from './image/payload.js';
 export type { BatchOptions, BatchStats } from './messaging/batching.js';
 export type { Delivery, PublisherStats, SubscriberStats } from './messaging/broadcast.js';
 export type { ClientOptions, ServerOptions } from './messaging/mode-options.js';
@@ -70,6 +71,7 @@ export type {
   HandlerContext,
   InferenceApi,
   InferenceHandler,
+  InterfaceDescription,
   InterfaceSpec,
   UntypedApi,
 } from './modes/inference/api.js';

@@ -6,6 +6,7 @@
  * @module
  */
 import { InvalidArgumentError, NotFoundError } from '../../core/errors.js';
+import type { ImageSpec } from '../../image/payload.js';
 import type { ConfigRecord } from '../../messaging/handshake.js';
 import type { ClientOptions, ServerOptions } from '../../messaging/mode-options.js';
 
@@ -179,7 +180,17 @@ export const M_ACT = 'act';
 export const OBS_TOPIC = 'obs';
 
 /** Options of an {@link ActionServer}: those of every server ({@link ServerOptions}). */
-export type ActionServerOptions = ServerOptions;
+export interface ActionServerOptions extends ServerOptions {
+  /**
+   * Encode camera frames once in `publishObs`, for every subscriber: observation keys mapped to how to send the uint8
+   * HxWxC tensor under each (`{ cam1: { format: 'jpeg', quality: 80 } }`, optionally `width` and `height` to resize
+   * to). Encoding runs off the event loop; while one observation is being encoded, only the newest of the ones
+   * published meanwhile is kept (the others are counted as dropped), as a stream subscriber would skip them anyway.
+   * Subscribers receive `Image` values (`await image.decode()` for pixels). Only the stream is affected, not `obs`
+   * replies.
+   */
+  encodeObs?: Readonly<Record<string, ImageSpec>>;
+}
 
 /** Options of an {@link ActionClient}: those of every client ({@link ClientOptions}). */
 export type ActionClientOptions = ClientOptions;
