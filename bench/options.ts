@@ -19,6 +19,7 @@ export const SETS = [
   'memory',
   'batching',
   'images',
+  'link',
 ] as const;
 /** A case set. */
 export type SetName = (typeof SETS)[number];

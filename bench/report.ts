@@ -205,7 +205,7 @@ const SET_TABLES: Record<string, { title: string; method: string; columns: Colum
   link: {
     title: 'Camera frames over a shaped link (4 cameras, 480x640, 30 Hz, two network namespaces)',
     method:
-      'Inference server in one namespace, four camera clients in the other (one process), veth pair shaped with tc netem (delay) and tbf (rate). Latency: capture to reply, frames a camera could not send because its previous call was still out are dropped (not queued).',
+      'Inference server in one namespace, four camera clients in the other (one process), veth pair shaped with tc on both ends (tbf for the rate, and a relay in the server namespace for the one-way delay in each direction where the kernel has no netem). At most 3 calls out per camera: a frame captured while 3 are out is dropped (not queued). Latency: capture to reply, encoding included. Client CPU: encoding and sending; server CPU: receiving and decoding (whole processes, per delivered frame).',
     columns: [
       CASE,
       TARGET,
@@ -213,8 +213,10 @@ const SET_TABLES: Record<string, { title: string; method: string; columns: Colum
       { header: 'fps per camera', right: true, cell: (r) => num(r.callsPerSec, 1) },
       P50,
       P99,
-      { header: 'encode CPU ms/frame', right: true, cell: (r) => num(x(r, 'encodeCpuMs'), 2) },
-      { header: 'decode CPU ms/frame', right: true, cell: (r) => num(x(r, 'decodeCpuMs'), 2) },
+      { header: 'frames dropped', right: true, cell: (r) => String(x(r, 'dropped')) },
+      { header: 'packets dropped by tc', right: true, cell: (r) => String(x(r, 'linkDrops')) },
+      { header: 'client CPU ms/frame', right: true, cell: (r) => num(x(r, 'encodeCpuMs'), 2) },
+      { header: 'server CPU ms/frame', right: true, cell: (r) => num(x(r, 'decodeCpuMs'), 2) },
     ],
   },
   batching: {

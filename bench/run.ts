@@ -9,6 +9,7 @@ import { loadavg } from 'node:os';
 import { runBatching } from './batching.js';
 import { runCodec } from './codec-cost.js';
 import { runImages } from './images.js';
+import { runLink } from './link.js';
 import type { ResultRow } from './measure.js';
 import { runMemory } from './memory.js';
 import { type BenchOptions, parseOptions, UPLOAD_CASES, USAGE } from './options.js';
@@ -69,6 +70,9 @@ async function runSets(options: BenchOptions, progress: (line: string) => void):
           break;
         case 'images':
           rows.push(...(await runImages(progress)));
+          break;
+        case 'link':
+          rows.push(...(await runLink({ seconds: seconds(options), progress })));
           break;
       }
     }
