@@ -8,16 +8,19 @@ import { cameraFrame } from '../bench/frames.js';
 import {
   ActionClient,
   ActionServer,
-  type Image,
+  Image,
   InferenceClient,
   type InferenceClientOptions,
   InferenceServer,
   type InferenceServerOptions,
   InvalidArgumentError,
   isImage,
+  LimitError,
+  ProtocolError,
   Tensor,
 } from '../src/index.js';
 import { HOST, waitFor } from './helpers.js';
+import { JPEG_3X2, PNG_3X2 } from './vectors/images.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -100,6 +103,22 @@ describe('inference: the server says what it wants', () => {
     expect(isImage(raw.frame)).toBe(true);
     const decoded = (await (await connect(server, { decodeImages: true })).call('snap')) as { frame: Tensor };
     expect(decoded.frame.shape).toEqual([480, 640, 3]);
+  });
+
+  it('answers a decompression bomb with LimitError and corrupt data with ProtocolError, and goes on serving', async () => {
+    const server = await serve((s) => s.registerInterface('detect', (p) => (p as { image: Tensor }).image.shape), {
+      decodeImages: true,
+    });
+    const client = await connect(server);
+    const bomb = PNG_3X2.slice();
+    new DataView(bomb.buffer).setUint32(16, 100_000);
+    new DataView(bomb.buffer).setUint32(20, 100_000);
+    const rss = process.memoryUsage().rss;
+    await expect(client.call('detect', { image: new Image(bomb) })).rejects.toBeInstanceOf(LimitError);
+    const cut = new Image(JPEG_3X2.subarray(0, JPEG_3X2.length - 40));
+    await expect(client.call('detect', { image: cut })).rejects.toBeInstanceOf(ProtocolError);
+    expect(await client.call('detect', { image: new Image(JPEG_3X2) })).toEqual([2, 3, 3]);
+    expect(process.memoryUsage().rss - rss).toBeLessThan(64 * 1024 * 1024);
   });
 
   it('checks the input spec at registration', async () => {
