@@ -138,7 +138,7 @@ async function cameraFrameImage(): Promise<Image> {
 }
 
 describe('action: encodeObs', () => {
-  it('encodes the observation stream once for all subscribers', async () => {
+  it('encodes the observation stream once for all subscribers; a client with decodeImages gets tensors', async () => {
     const server = new ActionServer(
       { portNumber: 0, broadcastPort: 0, actionKeys: ['move'], observationKeys: ['cam1', 'step'] },
       () => ({}),
@@ -147,9 +147,9 @@ describe('action: encodeObs', () => {
     );
     await server.start();
     cleanups.push(() => server.stop());
-    const received: unknown[][] = [[], []];
-    for (const list of received) {
-      const client = await ActionClient.connect(HOST, server.config);
+    const received: unknown[][] = [[], [], []];
+    for (const [i, list] of received.entries()) {
+      const client = await ActionClient.connect(HOST, server.config, { decodeImages: i === 2 });
       cleanups.push(() => client.close());
       client.registerObsCallback((o) => {
         list.push(o);
@@ -160,7 +160,9 @@ describe('action: encodeObs', () => {
       await new Promise((r) => setTimeout(r, 20));
       return received.every((l) => l.length > 0);
     }, 'an observation at both subscribers');
-    for (const list of received) {
+    const decoded = received[2]![0] as { cam1: Tensor };
+    expect([decoded.cam1.constructor.name, ...decoded.cam1.shape]).toEqual(['Tensor', 480, 640, 3]);
+    for (const list of received.slice(0, 2)) {
       const o = list[0] as { cam1: Image; step: number };
       expect(isImage(o.cam1)).toBe(true);
       expect(o.cam1.shape).toEqual([480, 640, 3]);

@@ -125,3 +125,16 @@ export async function decodeImagesIn(value: unknown, options: ImageDecodeOptions
   await Promise.all(jobs);
   return top;
 }
+
+/**
+ * The decode options of a `decodeImages` option (`true`, or the limits) next to the receiver's decode limits, or
+ * `undefined` when images stay encoded. `maxMessageBytes` defaults to the receiver's own.
+ */
+export function imageDecodeOptions(
+  decodeImages: boolean | ImageDecodeOptions | undefined,
+  limits: { maxMessageBytes?: number } | undefined,
+): ImageDecodeOptions | undefined {
+  if (decodeImages === undefined || decodeImages === false) return undefined;
+  const max = limits?.maxMessageBytes;
+  return { ...(max !== undefined ? { maxMessageBytes: max } : {}), ...(decodeImages === true ? {} : decodeImages) };
+}

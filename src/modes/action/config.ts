@@ -9,6 +9,7 @@ import { InvalidArgumentError, NotFoundError } from '../../core/errors.js';
 import type { ImageSpec } from '../../image/payload.js';
 import type { ConfigRecord } from '../../messaging/handshake.js';
 import type { ClientOptions, ServerOptions } from '../../messaging/mode-options.js';
+import type { ImageDecodeOptions } from '../../tensor/image.js';
 
 /** The fields of an action config, as a plain object. Servers and clients accept this or an {@link ActionConfig}. */
 export interface ActionConfigInit {
@@ -193,7 +194,14 @@ export interface ActionServerOptions extends ServerOptions {
 }
 
 /** Options of an {@link ActionClient}: those of every client ({@link ClientOptions}). */
-export type ActionClientOptions = ClientOptions;
+export interface ActionClientOptions extends ClientOptions {
+  /**
+   * Decode every image in received observations (stream and `obs()` replies) to a uint8 `[height, width, channels]`
+   * tensor before handing them over (`true`, or the decode limits). Off by default: images arrive as `Image` values.
+   * An observation that fails to decode reaches no callback: each callback's `onError` gets the error.
+   */
+  decodeImages?: boolean | ImageDecodeOptions;
+}
 
 /** Options of {@link ActionClient.registerObsCallback}. */
 export interface ObsStreamOptions {

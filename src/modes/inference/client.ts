@@ -7,7 +7,7 @@
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../../core/defaults.js';
 import { InvalidArgumentError } from '../../core/errors.js';
 import type { ConnectionStatus } from '../../core/types.js';
-import { decodeImagesIn, encodeImagesAt } from '../../image/payload.js';
+import { decodeImagesIn, encodeImagesAt, imageDecodeOptions } from '../../image/payload.js';
 import { ClientEndpoint, type ClientOptions, rpcClientOptions } from '../../messaging/mode-options.js';
 import { type CallOptions, RpcClient } from '../../messaging/rpc-client.js';
 import { M_PING } from '../../messaging/rpc-server.js';
@@ -74,12 +74,7 @@ export class InferenceClient<Api extends InferenceApi<Api> = UntypedApi> {
       throw new InvalidArgumentError('resize', "must be 'server' or absent");
     }
     this.resize = options.resize === 'server';
-    const d = options.decodeImages;
-    const max = options.limits?.maxMessageBytes;
-    this.decode =
-      d === undefined || d === false
-        ? undefined
-        : { ...(max !== undefined ? { maxMessageBytes: max } : {}), ...(d === true ? {} : d) };
+    this.decode = imageDecodeOptions(options.decodeImages, options.limits);
   }
 
   /**

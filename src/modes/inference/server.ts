@@ -5,7 +5,7 @@
  */
 
 import { InvalidArgumentError, NotFoundError } from '../../core/errors.js';
-import { checkImageSpecs, decodeImagesIn, type ImageSpec } from '../../image/payload.js';
+import { checkImageSpecs, decodeImagesIn, type ImageSpec, imageDecodeOptions } from '../../image/payload.js';
 import { Batcher, type BatchOptions, type BatchStats } from '../../messaging/batching.js';
 import { rpcServerOptions, ServerEndpoints, type ServerOptions } from '../../messaging/mode-options.js';
 import { RpcServer, type ServerStats } from '../../messaging/rpc-server.js';
@@ -89,7 +89,7 @@ export class InferenceServer<Api extends InferenceApi<Api> = UntypedApi> {
     }
     this.endpoints = new ServerEndpoints(opts, opts.port ?? 0);
     this.rpc = new RpcServer(rpcServerOptions(opts));
-    const decode = decodeOptions(opts);
+    const decode = imageDecodeOptions(opts.decodeImages, opts.limits);
     this.rpc.handle(M_CALL, (payload, ctx) => {
       const name = ctx.name;
       const fn = name === undefined ? undefined : this.handlers.get(name);
@@ -186,11 +186,4 @@ export class InferenceServer<Api extends InferenceApi<Api> = UntypedApi> {
     for (const [name, b] of this.batchers) batches[name] = b.stats();
     return { ...this.rpc.stats(), batches };
   }
-}
-
-function decodeOptions(opts: InferenceServerOptions): ImageDecodeOptions | undefined {
-  const d = opts.decodeImages;
-  if (d === undefined || d === false) return undefined;
-  const max = opts.limits?.maxMessageBytes;
-  return { ...(max !== undefined ? { maxMessageBytes: max } : {}), ...(d === true ? {} : d) };
 }
