@@ -163,9 +163,17 @@ function lines(child: ChildProcess): AsyncIterator<string> {
   return createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
 }
 
+/** Children still running, killed on a signal. */
+const children = new Set<ChildProcess>();
+
 function inNamespace(ns: string, script: string, args: string[]): ChildProcess {
   const file = join(import.meta.dirname, script);
-  return spawn('ip', ['netns', 'exec', ns, process.execPath, file, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, file, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
 }
 
 async function runClient(nets: Namespaces, mode: string, seconds: number): Promise<ClientResult> {
@@ -187,13 +195,14 @@ export async function runLink(options: { seconds: number; progress?: (line: stri
   }
   const nets = new Namespaces();
   const onSignal = (): void => {
+    for (const child of children) child.kill('SIGKILL');
     nets.destroy();
     process.exit(130);
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const rows: ResultRow[] = [];
-  let server: ChildProcess | undefined;
+  let server: ChildProcess;
   try {
     nets.create();
     for (const link of LINKS) {
@@ -235,12 +244,12 @@ export async function runLink(options: { seconds: number; progress?: (line: stri
           },
         });
       }
+      const exited = new Promise((resolve) => server.once('exit', resolve));
       server.kill('SIGTERM');
-      await new Promise((resolve) => server!.once('exit', resolve));
-      server = undefined;
+      await exited;
     }
   } finally {
-    server?.kill('SIGKILL');
+    for (const child of children) child.kill('SIGKILL');
     nets.destroy();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
