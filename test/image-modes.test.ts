@@ -121,6 +121,29 @@ describe('inference: the server says what it wants', () => {
     expect(process.memoryUsage().rss - rss).toBeLessThan(64 * 1024 * 1024);
   });
 
+  it("sends payloads unchanged to a server without describe (before edgeml 0.3) under resize: 'server'", async () => {
+    const seen: unknown[] = [];
+    const server = await serve((s) =>
+      s.registerInterface('detect', (p) => {
+        seen.push((p as { image: unknown }).image);
+        return null;
+      }),
+    );
+    // What an older server answers for a method it does not know.
+    const rpc = (server as unknown as { rpc: { handle(m: string, fn: () => never): void } }).rpc;
+    rpc.handle('describe', () => {
+      throw new InvalidArgumentError('method', 'unknown method "describe"');
+    });
+    const client = await connect(server, { resize: 'server' });
+    await client.call('detect', { image: cameraFrame(1) });
+    await client.call('detect', { image: cameraFrame(2) });
+    expect(seen.map((v) => (v as Tensor).shape)).toEqual([
+      [480, 640, 3],
+      [480, 640, 3],
+    ]);
+    expect(server.stats().methods.describe?.calls).toBe(1); // asked once, not before every call
+  });
+
   it('checks the input spec at registration', async () => {
     const server = new InferenceServer({ listen: `tcp://${HOST}:0` });
     expect(() => server.registerInterface('x', () => 1, { input: { image: { width: 224 } } })).toThrow(

@@ -54,6 +54,8 @@ export class InferenceClient<Api extends InferenceApi<Api> = UntypedApi> {
   private readonly resize: boolean;
   private readonly decode: ImageDecodeOptions | undefined;
   private described: Promise<Record<string, InterfaceDescription>> | undefined;
+  /** The server answered `describe` as an unknown method (edgeml before 0.3): never ask again. */
+  private noDescribe = false;
 
   /**
    * The seed's shape: `new InferenceClient(host, port)`; or `new InferenceClient(url)` with an endpoint URL.
@@ -131,13 +133,16 @@ export class InferenceClient<Api extends InferenceApi<Api> = UntypedApi> {
   private async describeCached(name: string, options?: CallOptions): Promise<Record<string, InterfaceDescription>> {
     const fetch = (): Promise<Record<string, InterfaceDescription>> =>
       this.describe(options).catch((e: unknown) => {
-        if (e instanceof InvalidArgumentError) return {}; // an older server: send as given
+        if (e instanceof InvalidArgumentError) {
+          this.noDescribe = true; // an older server: send as given
+          return {};
+        }
         this.described = undefined;
         throw e;
       });
     this.described ??= fetch();
     const d = await this.described;
-    if (Object.hasOwn(d, name)) return d;
+    if (this.noDescribe || Object.hasOwn(d, name)) return d;
     this.described = fetch();
     return this.described;
   }
