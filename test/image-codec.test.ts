@@ -42,6 +42,27 @@ describe('image codecs', () => {
     }
   });
 
+  it('decodes what other encoders write: palette, 16-bit and gray + alpha PNG, WebP with alpha, gray and progressive JPEG', async () => {
+    const sharp = (await import('sharp')).default;
+    const raw = { raw: { width: 160, height: 120, channels: 3 as const } };
+    const rgb = () => sharp(frame.data, raw);
+    const cases: [Promise<Buffer>, number][] = [
+      [rgb().png({ palette: true }).toBuffer(), 3],
+      [rgb().toColourspace('rgb16').png().toBuffer(), 3],
+      [rgb().toColourspace('b-w').ensureAlpha(0.5).png().toBuffer(), 2],
+      [rgb().ensureAlpha(0.5).webp().toBuffer(), 4],
+      [rgb().toColourspace('b-w').jpeg().toBuffer(), 1],
+      [rgb().jpeg({ progressive: true }).toBuffer(), 3],
+    ];
+    for (const [bytes, channels] of cases) {
+      const image = new Image(await bytes);
+      expect(image.channels).toBe(channels);
+      const t = await image.decode();
+      expect(t.shape).toEqual([120, 160, channels]);
+      if (channels === 2) expect(Math.abs(t.data[1]! - 128)).toBeLessThanOrEqual(1); // the alpha of ensureAlpha(0.5)
+    }
+  });
+
   it('resizes before encoding', async () => {
     const image = await encodeImage(frame, { width: 64, height: 32 });
     expect(image.shape).toEqual([32, 64, 3]);

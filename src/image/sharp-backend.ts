@@ -1,6 +1,7 @@
 /**
  * The sharp backend (libvips): every format, resize and encode in one pipeline. sharp is an optional peer dependency
- * loaded by dynamic `import()` on first use; its work runs on libvips's own threads, so the event loop keeps serving.
+ * loaded by dynamic `import()` on first use; each operation runs on a thread of libuv's pool (libvips inside it), so
+ * the event loop keeps serving.
  *
  * @module
  */
@@ -53,7 +54,8 @@ class SharpBackend implements ImageBackend {
   async decode(image: Image, maxPixels: number): Promise<Uint8Array> {
     let p = this.sharp(image.bytes, { limitInputPixels: Math.max(1, Math.floor(maxPixels)), failOn: 'truncated' });
     const c = image.channels;
-    if (c <= 2) p = p.toColourspace('b-w');
+    // libvips converts colour before it adds alpha: gray + alpha is decoded as RGBA and packed below.
+    if (c === 1) p = p.toColourspace('b-w');
     p = c === 1 || c === 3 ? p.removeAlpha() : p.ensureAlpha();
     let out: { data: Buffer; info: { channels: number } };
     try {
@@ -61,6 +63,7 @@ class SharpBackend implements ImageBackend {
     } catch (e) {
       throw new ProtocolError(`cannot decode ${image.format} image: ${(e as Error).message}`, { cause: e });
     }
+    if (c === 2 && out.info.channels === 4) out = { data: grayAlpha(out.data), info: { channels: 2 } };
     if (out.info.channels !== c || out.data.byteLength !== image.width * image.height * c) {
       throw new ProtocolError(`${image.format} image decoded to another shape than its header declares`);
     }
@@ -80,4 +83,15 @@ class SharpBackend implements ImageBackend {
     const b = await p.toBuffer();
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   }
+}
+
+/** Gray + alpha from RGBA decoded from a gray + alpha image (R = G = B). */
+function grayAlpha(rgba: Buffer): Buffer {
+  const n = rgba.byteLength / 4;
+  const out = Buffer.allocUnsafe(n * 2);
+  for (let i = 0; i < n; i++) {
+    out[2 * i] = rgba[4 * i]!;
+    out[2 * i + 1] = rgba[4 * i + 3]!;
+  }
+  return out;
 }
