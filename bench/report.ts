@@ -205,6 +205,36 @@ const SET_TABLES: Record<string, { title: string; method: string; columns: Colum
       RATIO,
     ],
   },
+  images: {
+    title: 'Image codecs (one 480x640x3 camera frame at a time, JPEG quality 80)',
+    method:
+      'Synthetic scene (gradients, edges, sensor noise), 40 frames after 5 of warm-up. CPU: the whole process (main thread, libvips threads, worker) per frame.',
+    columns: [
+      CASE,
+      TARGET,
+      { header: 'bytes out', right: true, cell: (r) => String(r.bytes) },
+      P50,
+      { header: 'p90 ms', right: true, cell: (r) => ms(r.p90) },
+      { header: 'CPU ms/frame', right: true, cell: (r) => num(x(r, 'cpuMs'), 2) },
+    ],
+  },
+  link: {
+    title: 'Camera frames over a shaped link (4 cameras, 480x640, 30 Hz, two network namespaces)',
+    method:
+      'Inference server in one namespace, four camera clients in the other (one process), veth pair shaped with tc on both ends (tbf for the rate, and a relay in the server namespace for the one-way delay in each direction where the kernel has no netem). At most 3 calls out per camera: a frame captured while 3 are out is dropped (not queued). Latency: capture to reply, encoding included. Client CPU: encoding and sending; server CPU: receiving and decoding (whole processes, per delivered frame).',
+    columns: [
+      CASE,
+      TARGET,
+      { header: 'bytes/frame', right: true, cell: (r) => String(r.bytes) },
+      { header: 'fps per camera', right: true, cell: (r) => num(r.callsPerSec, 1) },
+      P50,
+      P99,
+      { header: 'frames dropped', right: true, cell: (r) => String(x(r, 'dropped')) },
+      { header: 'packets dropped by tc', right: true, cell: (r) => String(x(r, 'linkDrops')) },
+      { header: 'client CPU ms/frame', right: true, cell: (r) => num(x(r, 'encodeCpuMs'), 2) },
+      { header: 'server CPU ms/frame', right: true, cell: (r) => num(x(r, 'decodeCpuMs'), 2) },
+    ],
+  },
   batching: {
     title: 'Dynamic batching with a real model (32 concurrent clients, TensorFlow.js on the CPU)',
     method: 'Server in a child process; the two interfaces in alternating windows. Batches formed while measuring.',

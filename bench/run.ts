@@ -8,6 +8,8 @@
 import { loadavg } from 'node:os';
 import { runBatching } from './batching.js';
 import { runCodec } from './codec-cost.js';
+import { runImages } from './images.js';
+import { runLink } from './link.js';
 import type { ResultRow } from './measure.js';
 import { runMemory } from './memory.js';
 import { type BenchOptions, parseOptions, UPLOAD_CASES, USAGE } from './options.js';
@@ -69,6 +71,12 @@ async function runSets(options: BenchOptions, progress: (line: string) => void):
           break;
         case 'websocket':
           rows.push(...(await runWebSocket({ budget: options.budget, progress })));
+          break;
+        case 'images':
+          rows.push(...(await runImages(progress)));
+          break;
+        case 'link':
+          rows.push(...(await runLink({ seconds: seconds(options), progress })));
           break;
       }
     }

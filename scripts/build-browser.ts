@@ -39,6 +39,15 @@ const STUBS: { module: string; contents: string }[] = [
     contents: `${unavailable('A WebSocket server')} export class WsListener { constructor() { no(); } }`,
   },
   {
+    // Node's image codecs (sharp, the WASM codec in a worker thread): a page encodes with its own canvas.
+    module: 'image/wasm-backend.js',
+    contents: 'export async function loadWasm() { return undefined; }',
+  },
+  {
+    module: 'image/sharp-backend.js',
+    contents: 'export async function loadSharp() { return undefined; }',
+  },
+  {
     module: 'ws',
     contents: `${unavailable("The 'ws' package")} export const WebSocket = globalThis.WebSocket; export default WebSocket;`,
   },

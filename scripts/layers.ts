@@ -1,6 +1,6 @@
 /**
  * The import rules of `src/` (docs: ../shared/DESIGN.md, "Layers"): dependencies point one way,
- * core ← tensor ← wire ← transport ← messaging ← modes ← cli ← entry points; modes never import each other (except
+ * core ← tensor ← wire ← transport ← messaging (and image, beside it) ← modes ← cli ← entry points; modes never import each other (except
  * `env`, which is built on `action`); transport implementations (`transport/<name>/`) never import each other, and
  * only the transport registry (by dynamic `import()`) and the entry points reach into them.
  *
@@ -8,7 +8,17 @@
  */
 import { posix } from 'node:path';
 
-const RANKS: Record<string, number> = { core: 0, tensor: 1, wire: 2, transport: 3, messaging: 4, modes: 5, cli: 6 };
+/** `image` (encoders and decoders) sits beside `messaging`: below the modes, which use it; it never imports them. */
+const RANKS: Record<string, number> = {
+  core: 0,
+  tensor: 1,
+  wire: 2,
+  transport: 3,
+  messaging: 4,
+  image: 4,
+  modes: 5,
+  cli: 6,
+};
 /** Files directly in `src/` are the entry points: they may import anything. */
 const ENTRY_RANK = 7;
 /** The one allowed import across modes. */

@@ -27,6 +27,15 @@ export {
 } from './core/errors.js';
 export type { MethodStats } from './core/latency.js';
 export type { ConnectionStatus, Endpoint } from './core/types.js';
+export {
+  type BackendChoice,
+  type DecodeImageOptions,
+  decodeImage,
+  type EncodeImageOptions,
+  encodeImage,
+  type ImageBackendName,
+} from './image/codec.js';
+export type { ImageSpec, ImageSpecs } from './image/payload.js';
 export type { BatchOptions, BatchStats } from './messaging/batching.js';
 export type { Delivery, PublisherStats, SubscriberStats } from './messaging/broadcast.js';
 export type { ClientOptions, ServerOptions } from './messaging/mode-options.js';
@@ -62,6 +71,7 @@ export type {
   HandlerContext,
   InferenceApi,
   InferenceHandler,
+  InterfaceDescription,
   InterfaceSpec,
   UntypedApi,
 } from './modes/inference/api.js';
@@ -97,6 +107,14 @@ export {
   type WaitOptions,
 } from './modes/trainer/tables.js';
 export type { WeightsMessage } from './modes/trainer/wire.js';
+export {
+  IMAGE_FORMATS,
+  Image,
+  type ImageDecodeOptions,
+  type ImageFormat,
+  isImage,
+  isImageFormat,
+} from './tensor/image.js';
 export {
   arrayTypeOf,
   DTYPES,

@@ -25,6 +25,7 @@ export {
   writeMessageFile,
 } from './modes/trainer/persist.js';
 export { M_REQUEST, M_TRAIN, TRAINER_MODE, WEIGHTS_TOPIC } from './modes/trainer/wire.js';
+export { type ImageHeader, readImageHeader, sniffImageFormat } from './tensor/image-header.js';
 export { isZ85Key, z85Decode, z85Encode } from './transport/curve-keys.js';
 export { knownSchemes, registerScheme, type SchemeEntry, type TransportContext } from './transport/registry.js';
 export type {
@@ -59,3 +60,4 @@ export {
   type RequestEnvelope,
   type WireError,
 } from './wire/envelopes.js';
+export { EXT_IMAGE } from './wire/image-ext.js';

@@ -179,3 +179,11 @@ export const DEFAULT_WS_SEND_BUDGET_BYTES = 16 * 1024 * 1024;
  * has arrived.
  * @default 5 */
 export const WS_CLIENT_SILENT_INTERVALS = 5;
+/** Most pixels (width × height) of an image that edgeml decodes; the header is read and checked before any pixel
+ * memory is allocated. The decoded bytes (width × height × channels) must also fit in `maxMessageBytes`.
+ * @default 50_000_000 (50 MP) */
+export const DEFAULT_MAX_IMAGE_PIXELS = 50_000_000;
+
+/** Quality of lossy image encoding (JPEG, WebP) when none is given, 1..100.
+ * @default 80 */
+export const DEFAULT_IMAGE_QUALITY = 80;

@@ -24,6 +24,7 @@ import {
 import { InvalidArgumentError, LimitError, ProtocolError } from '../core/errors.js';
 import { peerText } from '../core/peer-text.js';
 import type { Frame } from '../core/types.js';
+import { type Image, isImage } from '../tensor/image.js';
 import {
   arrayTypeOf,
   type DType,
@@ -36,6 +37,7 @@ import {
   type TypedArray,
 } from '../tensor/tensor.js';
 import { type FrameRef, FrameTable, writeRef } from './frame-refs.js';
+import { EXT_IMAGE, readImageExt, writeImageExt } from './image-ext.js';
 import { lz4Compress } from './lz4.js';
 import { type ExtBody, type ReaderLimits, readMsgpack } from './msgpack-reader.js';
 import { acquireWriter, type MsgpackWriter, releaseWriter } from './msgpack-writer.js';
@@ -63,6 +65,7 @@ export type Value =
   | Uint8Array
   | TypedArray
   | Tensor
+  | Image
   | readonly Value[]
   | { readonly [key: string]: Value };
 
@@ -212,6 +215,7 @@ class Encoder {
       w.extEnd(EXT_TENSOR, mark);
       return;
     }
+    if (isImage(v)) return writeImageExt(w, v, this.frame(v.bytes));
     if (ArrayBuffer.isView(v)) {
       if (v instanceof Uint8Array && !(v instanceof Uint8ClampedArray)) return this.bytes(v);
       const dtype = dtypeOfArray(v);
@@ -374,11 +378,13 @@ function truncateShape(shape: readonly number[]): string {
 }
 
 function decodeExt(type: number, ext: ExtBody, table: FrameTable): unknown {
-  if (type !== EXT_BYTES && type !== EXT_TYPED_ARRAY && type !== EXT_TENSOR) {
+  if (type !== EXT_BYTES && type !== EXT_TYPED_ARRAY && type !== EXT_TENSOR && type !== EXT_IMAGE) {
     throw new ProtocolError(`unknown msgpack ext type ${type}`);
   }
   const body = ext.read();
   switch (type) {
+    case EXT_IMAGE:
+      return readImageExt(body, table);
     case EXT_BYTES:
       return table.take(body);
     case EXT_TYPED_ARRAY: {

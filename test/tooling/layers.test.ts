@@ -35,6 +35,18 @@ describe('layer check', () => {
     ]);
   });
 
+  it('keeps the image codecs below the modes and above the wire', () => {
+    const files = new Map([
+      ['image/bad.ts', "import { InferenceServer } from '../modes/inference/server.js';\n"],
+      ['wire/bad.ts', "import { decodeImage } from '../image/codec.js';\n"],
+      ['modes/inference/ok.ts', "import { decodeImage } from '../../image/codec.js';\n"],
+    ]);
+    expect(checkLayers(files).map((v) => v.rule)).toEqual([
+      'image may not import from modes (a layer above)',
+      'wire may not import from image (a layer above)',
+    ]);
+  });
+
   it('fails on an import across modes and on a mode loading a transport implementation', () => {
     const files = new Map([
       [

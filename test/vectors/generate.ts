@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ConfigMismatchError, NotFoundError, RemoteError } from '../../src/core/errors.js';
+import { Image } from '../../src/tensor/image.js';
 import { DTYPES, type DType, type DTypeArrayMap, Tensor } from '../../src/tensor/tensor.js';
 import {
   type DecodeLimits,
@@ -17,6 +18,7 @@ import {
 } from '../../src/wire/codec.js';
 import { encodeError, encodePublish, encodeReply, encodeRequest } from '../../src/wire/envelopes.js';
 import { MsgpackWriter } from '../../src/wire/msgpack-writer.js';
+import { JPEG_3X2, PNG_3X2, WEBP_3X2, WEBP_LOSSLESS_3X2 } from './images.js';
 import { type Json, toTagged } from './tagged.js';
 
 /** A message and its meaning. */
@@ -169,6 +171,21 @@ function valueVectors(): [string, string, unknown, EncodeOptions?][] {
         blob: noise(1024, 3),
         list: [new Tensor('float64', Float64Array.of(1), [1])],
       },
+    ],
+  );
+  v.push(
+    [
+      'image-jpeg',
+      'an encoded JPEG image, 3 wide and 2 high, RGB (ext 4): its bytes in their own frame',
+      new Image(JPEG_3X2),
+    ],
+    ['image-png', 'an encoded PNG image (ext 4); images never travel inline, however small', new Image(PNG_3X2)],
+    ['image-webp', 'an encoded lossy WebP image (VP8, ext 4)', new Image(WEBP_3X2)],
+    ['image-webp-lossless', 'an encoded lossless WebP image (VP8L, ext 4)', new Image(WEBP_LOSSLESS_3X2)],
+    [
+      'image-in-payload',
+      'an image beside a tensor: frames numbered in the order met',
+      { cam1: new Image(JPEG_3X2), depth: new Tensor('uint16', Uint16Array.of(1, 2, 3, 4, 5, 6), [2, 3]) },
     ],
   );
   const lz4 = { compression: { codec: 'lz4', minBytes: 64 } } as const;
@@ -324,6 +341,16 @@ export function buildInvalid(): InvalidVector[] {
     error: P,
   });
   const deep = `${'91'.repeat(65)}c0`;
+  const imageExt = (format: string, shape: number[], ref: (w: MsgpackWriter) => void = (b) => b.int(1)): string =>
+    ext(4, (b) => {
+      b.arrayHeader(3);
+      b.string(format);
+      b.arrayHeader(shape.length);
+      for (const d of shape) b.int(d);
+      ref(b);
+    });
+  const jpeg = hex(JPEG_3X2);
+  const sof = jpeg.indexOf('ffc0') / 2;
   return [
     m('no-frames', 'a message needs at least the header frame', [], P),
     m('empty-header', 'the header frame is empty', [''], P),
@@ -527,6 +554,30 @@ export function buildInvalid(): InvalidVector[] {
       [ext(1, lz4Ref(1, 'lz4', 1200)), '4001020304'],
       L,
       { maxMessageBytes: 1000 },
+    ),
+    m('image-unknown-format', 'image formats are jpeg, png and webp', [imageExt('gif', [2, 3, 3]), jpeg], P),
+    m('image-format-mismatch', 'declared png, the frame holds a JPEG', [imageExt('png', [2, 3, 3]), jpeg], P),
+    m(
+      'image-shape-mismatch',
+      'declared [3, 2, 3] (height 3, width 2), the JPEG header says 3 wide and 2 high',
+      [imageExt('jpeg', [3, 2, 3]), jpeg],
+      P,
+    ),
+    m('image-channels-mismatch', 'declared 4 channels, the JPEG has 3', [imageExt('jpeg', [2, 3, 4]), jpeg], P),
+    m(
+      'image-truncated',
+      'a JPEG cut inside its frame header (SOF): the size cannot be read',
+      [imageExt('jpeg', [2, 3, 3]), jpeg.slice(0, (sof + 6) * 2)],
+      P,
+    ),
+    m('image-not-an-image', 'the frame is not a JPEG, PNG or WebP image', [imageExt('jpeg', [2, 3, 3]), '00010203'], P),
+    m('image-arity', 'the image ext body is [format, shape, ref]', [ext(4, list('jpeg', 1)), jpeg], P),
+    m('image-shape-rank', 'an image shape is [height, width, channels]', [imageExt('jpeg', [2, 3]), jpeg], P),
+    m(
+      'image-bad-webp',
+      'a WebP whose first chunk is not VP8, VP8L or VP8X',
+      [imageExt('webp', [2, 3, 3]), hex(WEBP_3X2).replace('56503820', '41424344')],
+      P,
     ),
     env('envelope-not-map', 'the header of an envelope is a map', (w) => w.arrayHeader(0)),
     env('envelope-no-version', 'the version "v" is required', (w) => {

@@ -9,10 +9,12 @@
  * - `{"$bytes": "<hex>"}` for byte strings (inline or in their own frame)
  * - `{"$array": {"dtype": d, "hex": h}}` for typed arrays (little-endian element bytes)
  * - `{"$tensor": {"dtype": d, "shape": [..], "hex": h}}` for tensors (C order, little-endian)
+ * - `{"$image": {"format": f, "shape": [h, w, c], "hex": h}}` for encoded images (ext 4): the encoded bytes
  * - `{"$map": {..}}` for a map whose only key itself starts with `$` (so it is not read as a tag)
  *
  * Everything else is plain JSON: null, booleans, finite numbers, strings, arrays, maps as objects.
  */
+import { isImage } from '../../src/tensor/image.js';
 import { dtypeOfArray, isTensor } from '../../src/tensor/tensor.js';
 
 /** A JSON value. */
@@ -37,6 +39,7 @@ export function toTagged(value: unknown): Json {
     return safe ? Number(value) : { $bigint: value.toString() };
   }
   if (Array.isArray(value)) return value.map(toTagged);
+  if (isImage(value)) return { $image: { format: value.format, shape: [...value.shape], hex: hex(value.bytes) } };
   if (isTensor(value)) return { $tensor: { dtype: value.dtype, shape: [...value.shape], hex: hex(value.data) } };
   if (value instanceof Uint8Array) return { $bytes: hex(value) };
   if (ArrayBuffer.isView(value)) {

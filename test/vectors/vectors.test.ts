@@ -34,7 +34,15 @@ describe('golden vectors', () => {
       expect(names).toContain(`tensor-${d}`);
     }
     for (const d of ['float16', 'bfloat16', 'float32', 'float64']) expect(names).toContain(`tensor-${d}`);
-    for (const n of ['tensor-0d', 'tensor-empty', 'bytes-frame', 'typed-array-float32', 'lz4-tensor', 'lz4-bytes']) {
+    for (const n of [
+      'tensor-0d',
+      'tensor-empty',
+      'bytes-frame',
+      'typed-array-float32',
+      'lz4-tensor',
+      'lz4-bytes',
+      'image-jpeg',
+    ]) {
       expect(names).toContain(n);
     }
     const kinds = vectors.filter((v) => v.name.startsWith('envelope-')).map((v) => (v.value as { k: string }).k);

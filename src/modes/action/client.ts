@@ -8,6 +8,7 @@
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../../core/defaults.js';
 import { type AuthenticationError, ClosedError, InvalidArgumentError } from '../../core/errors.js';
 import type { ConnectionStatus } from '../../core/types.js';
+import { decodeImagesIn, imageDecodeOptions } from '../../image/payload.js';
 import {
   type Delivery,
   emptySubscriberStats,
@@ -19,6 +20,7 @@ import { handshake } from '../../messaging/handshake.js';
 import { ClientEndpoint, rpcClientOptions, subscriberOptions } from '../../messaging/mode-options.js';
 import { type CallOptions, RpcClient } from '../../messaging/rpc-client.js';
 import { M_PING } from '../../messaging/rpc-server.js';
+import type { ImageDecodeOptions } from '../../tensor/image.js';
 import {
   ACTION_MODE,
   type ActionClientOptions,
@@ -128,7 +130,9 @@ export class ActionClient<Obs extends KeyedPayloads = KeyedPayloads, Acts extend
   ): Promise<Pick<Obs, K>> {
     const selected = this.config.selectObservations(keys);
     await this.handshake();
-    return (await this.rpc.call(M_OBS, undefined, { keys: selected }, options)) as Pick<Obs, K>;
+    const reply = await this.rpc.call(M_OBS, undefined, { keys: selected }, options);
+    const decode = this.decodeOptions();
+    return (decode === undefined ? reply : await decodeImagesIn(reply, decode)) as Pick<Obs, K>;
   }
 
   /**
@@ -207,9 +211,25 @@ export class ActionClient<Obs extends KeyedPayloads = KeyedPayloads, Acts extend
   private async deliver(d: Delivery): Promise<void> {
     let first: unknown;
     let failed = false;
+    let payload = d.payload;
+    const decode = this.decodeOptions();
+    if (decode !== undefined) {
+      try {
+        payload = await decodeImagesIn(payload, decode);
+      } catch (e) {
+        for (const { onError } of [...this.listeners]) {
+          try {
+            onError?.(e);
+          } catch {
+            // as below
+          }
+        }
+        throw e;
+      }
+    }
     for (const { cb, onError } of [...this.listeners]) {
       try {
-        await cb(d.payload, d);
+        await cb(payload, d);
       } catch (e) {
         if (!failed) first = e;
         failed = true;
@@ -221,6 +241,11 @@ export class ActionClient<Obs extends KeyedPayloads = KeyedPayloads, Acts extend
       }
     }
     if (failed) throw first; // counted in streamStats().callbackErrors
+  }
+
+  /** The decode options of `decodeImages`, or `undefined` when images stay encoded. */
+  private decodeOptions(): ImageDecodeOptions | undefined {
+    return imageDecodeOptions(this.options.decodeImages, this.options.limits);
   }
 
   /** The latest streamed observation received (delivered to the callback or not), if any. */

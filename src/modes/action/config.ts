@@ -7,8 +7,10 @@
  */
 import { InvalidArgumentError, NotFoundError } from '../../core/errors.js';
 import { peerText } from '../../core/peer-text.js';
+import type { ImageSpec } from '../../image/payload.js';
 import type { ConfigRecord } from '../../messaging/handshake.js';
 import type { ClientOptions, ServerOptions } from '../../messaging/mode-options.js';
+import type { ImageDecodeOptions } from '../../tensor/image.js';
 
 /** The fields of an action config, as a plain object. Servers and clients accept this or an {@link ActionConfig}. */
 export interface ActionConfigInit {
@@ -180,10 +182,27 @@ export const M_ACT = 'act';
 export const OBS_TOPIC = 'obs';
 
 /** Options of an {@link ActionServer}: those of every server ({@link ServerOptions}). */
-export type ActionServerOptions = ServerOptions;
+export interface ActionServerOptions extends ServerOptions {
+  /**
+   * Encode camera frames once in `publishObs`, for every subscriber: observation keys mapped to how to send the uint8
+   * HxWxC tensor under each (`{ cam1: { format: 'jpeg', quality: 80 } }`, optionally `width` and `height` to resize
+   * to). Encoding runs off the event loop; while one observation is being encoded, only the newest of the ones
+   * published meanwhile is kept (the others are counted as dropped), as a stream subscriber would skip them anyway.
+   * Subscribers receive `Image` values (`await image.decode()` for pixels). Only the stream is affected, not `obs`
+   * replies.
+   */
+  encodeObs?: Readonly<Record<string, ImageSpec>>;
+}
 
 /** Options of an {@link ActionClient}: those of every client ({@link ClientOptions}). */
-export type ActionClientOptions = ClientOptions;
+export interface ActionClientOptions extends ClientOptions {
+  /**
+   * Decode every image in received observations (stream and `obs()` replies) to a uint8 `[height, width, channels]`
+   * tensor before handing them over (`true`, or the decode limits). Off by default: images arrive as `Image` values.
+   * An observation that fails to decode reaches no callback: each callback's `onError` gets the error.
+   */
+  decodeImages?: boolean | ImageDecodeOptions;
+}
 
 /** Options of {@link ActionClient.registerObsCallback}. */
 export interface ObsStreamOptions {

@@ -6,6 +6,8 @@
  */
 
 import { ClosedError, EdgeMLError, InvalidArgumentError } from '../../core/errors.js';
+import { imageBackend } from '../../image/codec.js';
+import { checkImageSpecs, encodeImagesAt, type ImageSpecs } from '../../image/payload.js';
 import { Publisher, type PublisherStats, serveLatest } from '../../messaging/broadcast.js';
 import { serveHandshake } from '../../messaging/handshake.js';
 import { publisherOptions, rpcServerOptions, ServerEndpoints } from '../../messaging/mode-options.js';
@@ -49,6 +51,8 @@ export type ActCallback<Acts extends KeyedPayloads = KeyedPayloads> = (
 export interface ActionServerStats extends ServerStats {
   /** Publisher counters; `undefined` without a `broadcastPort`. */
   stream: PublisherStats | undefined;
+  /** With `encodeObs`: observations encoded and published, dropped while another was encoding, failed to encode. */
+  obsEncoding?: { published: number; dropped: number; errors: number };
 }
 
 function checkFunction(field: string, fn: unknown): void {
@@ -77,6 +81,10 @@ export class ActionServer<Obs extends KeyedPayloads = KeyedPayloads, Acts extend
   private readonly requested: ActionConfig;
   private effective: ActionConfig;
   private running = false;
+  private readonly encodeObs: ImageSpecs | undefined;
+  private encoding = false;
+  private pendingObs: Partial<Obs> | undefined;
+  private readonly obsCounts = { published: 0, dropped: 0, errors: 0 };
 
   /**
    * @param options those of every server; `listen` URLs replace `host` and the config's `portNumber`
@@ -98,6 +106,7 @@ export class ActionServer<Obs extends KeyedPayloads = KeyedPayloads, Acts extend
       this.publisher = new Publisher(publisherOptions(options));
       serveLatest(this.rpc, this.publisher);
     }
+    if (options.encodeObs !== undefined) this.encodeObs = checkImageSpecs('encodeObs', options.encodeObs);
     this.rpc.handle(M_OBS, (payload, ctx) => {
       const keys = (payload as { keys?: unknown } | null | undefined)?.keys;
       refuseDuplicateNames(keys, 'observation keys');
@@ -120,6 +129,8 @@ export class ActionServer<Obs extends KeyedPayloads = KeyedPayloads, Acts extend
     if (this.running) throw new EdgeMLError('action server already started');
     this.running = true;
     try {
+      // Fail here, not at the first publish, when no installed codec can encode the requested formats.
+      for (const spec of Object.values(this.encodeObs ?? {})) await imageBackend(spec.format ?? 'jpeg');
       let broadcastPort = this.requested.broadcastPort;
       if (this.publisher && broadcastPort !== undefined) {
         [broadcastPort] = await this.publisher.start(this.endpoints.stream(broadcastPort));
@@ -174,12 +185,43 @@ export class ActionServer<Obs extends KeyedPayloads = KeyedPayloads, Acts extend
   publishObs(payload: Partial<Obs>): boolean {
     if (!this.publisher) return false;
     if (!this.running) throw new ClosedError('action server is not started');
-    this.publisher.publish(OBS_TOPIC, payload);
+    if (this.encodeObs === undefined) {
+      this.publisher.publish(OBS_TOPIC, payload);
+      return true;
+    }
+    if (this.encoding) {
+      if (this.pendingObs !== undefined) this.obsCounts.dropped++;
+      this.pendingObs = payload;
+      return true;
+    }
+    void this.encodeAndPublish(payload, this.encodeObs, this.publisher);
     return true;
+  }
+
+  /** Encodes and publishes `payload`, then the newest observation published meanwhile, until there is none. */
+  private async encodeAndPublish(payload: Partial<Obs>, specs: ImageSpecs, publisher: Publisher): Promise<void> {
+    this.encoding = true;
+    let next: Partial<Obs> | undefined = payload;
+    while (next !== undefined) {
+      this.pendingObs = undefined;
+      try {
+        const encoded = await encodeImagesAt(next, specs);
+        if (this.running) {
+          publisher.publish(OBS_TOPIC, encoded);
+          this.obsCounts.published++;
+        }
+      } catch {
+        this.obsCounts.errors++;
+      }
+      next = this.pendingObs;
+    }
+    this.encoding = false;
   }
 
   /** Counters: clients, requests, errors, bytes, per-method calls and latency, and the stream's counters. */
   stats(): ActionServerStats {
-    return { ...this.rpc.stats(), stream: this.publisher?.stats() };
+    const out: ActionServerStats = { ...this.rpc.stats(), stream: this.publisher?.stats() };
+    if (this.encodeObs !== undefined) out.obsEncoding = { ...this.obsCounts };
+    return out;
   }
 }

@@ -4,11 +4,20 @@
  * @module
  */
 import { InvalidArgumentError } from '../../core/errors.js';
+import type { ImageSpecs } from '../../image/payload.js';
 
 /** Method names on the wire (docs/protocol.md, "Inference"). */
 export const M_CALL = 'call';
 /** @see M_CALL */
 export const M_INTERFACES = 'interfaces';
+/** @see M_CALL (protocol 1.2) */
+export const M_DESCRIBE = 'describe';
+
+/** What an interface declared about itself, as `describe` returns it. */
+export interface InterfaceDescription {
+  /** Payload keys whose images the interface wants in a given size and encoding (docs/protocol.md, "Methods"). */
+  input?: ImageSpecs;
+}
 
 /** One interface's request payload and reply. */
 export interface InterfaceSpec {

@@ -5,14 +5,35 @@
  */
 
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../../core/defaults.js';
+import { InvalidArgumentError } from '../../core/errors.js';
 import type { ConnectionStatus } from '../../core/types.js';
+import { decodeImagesIn, encodeImagesAt, imageDecodeOptions } from '../../image/payload.js';
 import { ClientEndpoint, type ClientOptions, rpcClientOptions } from '../../messaging/mode-options.js';
 import { type CallOptions, RpcClient } from '../../messaging/rpc-client.js';
 import { M_PING } from '../../messaging/rpc-server.js';
-import { checkName, type InferenceApi, M_CALL, M_INTERFACES, type UntypedApi } from './api.js';
+import type { ImageDecodeOptions } from '../../tensor/image.js';
+import {
+  checkName,
+  type InferenceApi,
+  type InterfaceDescription,
+  M_CALL,
+  M_DESCRIBE,
+  M_INTERFACES,
+  type UntypedApi,
+} from './api.js';
 
-/** Options of an {@link InferenceClient}: those of every client ({@link ClientOptions}). */
-export type InferenceClientOptions = ClientOptions;
+/** Options of an {@link InferenceClient}: those of every client ({@link ClientOptions}), and image handling. */
+export interface InferenceClientOptions extends ClientOptions {
+  /**
+   * `'server'`: fetch the interfaces' declared inputs (`describe`) once, and before each call resize and encode the
+   * uint8 HxWxC tensor under every payload key the interface declared (for example `image`) to the size, format and
+   * quality it asks for. Only top-level payload keys the server names are touched; other tensors travel raw. A server
+   * without `describe` (before edgeml 0.3) gets the payload unchanged. Absent: payloads are sent as given.
+   */
+  resize?: 'server';
+  /** Decode every image in a reply to a uint8 tensor (`true`, or the decode limits). Off by default. */
+  decodeImages?: boolean | ImageDecodeOptions;
+}
 
 /**
  * Calls the interfaces of an `InferenceServer`. The client connects in the background and reconnects by itself: a
@@ -30,6 +51,11 @@ export type InferenceClientOptions = ClientOptions;
  */
 export class InferenceClient<Api extends InferenceApi<Api> = UntypedApi> {
   private readonly rpc: RpcClient;
+  private readonly resize: boolean;
+  private readonly decode: ImageDecodeOptions | undefined;
+  private described: Promise<Record<string, InterfaceDescription>> | undefined;
+  /** The server answered `describe` as an unknown method (edgeml before 0.3): never ask again. */
+  private noDescribe = false;
 
   /**
    * The seed's shape: `new InferenceClient(host, port)`; or `new InferenceClient(url)` with an endpoint URL.
@@ -46,6 +72,11 @@ export class InferenceClient<Api extends InferenceApi<Api> = UntypedApi> {
     const options = typeof portOrOptions === 'object' ? portOrOptions : maybeOptions;
     const where = new ClientEndpoint(target, port, options);
     this.rpc = new RpcClient(where.transport, where.endpoint, rpcClientOptions(options));
+    if (options.resize !== undefined && options.resize !== 'server') {
+      throw new InvalidArgumentError('resize', "must be 'server' or absent");
+    }
+    this.resize = options.resize === 'server';
+    this.decode = imageDecodeOptions(options.decodeImages, options.limits);
   }
 
   /**
@@ -81,7 +112,39 @@ export class InferenceClient<Api extends InferenceApi<Api> = UntypedApi> {
       : [payload: Api[K]['request'], options?: CallOptions]
   ): Promise<Api[K]['reply']> {
     checkName(name);
-    return (await this.rpc.call(M_CALL, name, payload ?? null, options)) as Api[K]['reply'];
+    let body: unknown = payload ?? null;
+    if (this.resize) {
+      const input = (await this.describeCached(name, options))[name]?.input;
+      if (input !== undefined) body = await encodeImagesAt(body, input);
+    }
+    const reply = await this.rpc.call(M_CALL, name, body, options);
+    return (this.decode === undefined ? reply : await decodeImagesIn(reply, this.decode)) as Api[K]['reply'];
+  }
+
+  /**
+   * Every interface of the server with what it declared about its input (`registerInterface(name, fn, { input })`).
+   * @throws {@link InvalidArgumentError} from a server older than edgeml 0.3, which has no `describe`
+   */
+  async describe(options?: CallOptions): Promise<Record<string, InterfaceDescription>> {
+    return (await this.rpc.call(M_DESCRIBE, undefined, null, options)) as Record<string, InterfaceDescription>;
+  }
+
+  /** The description, fetched once (again when `name` is not in it: it may have been registered since). */
+  private async describeCached(name: string, options?: CallOptions): Promise<Record<string, InterfaceDescription>> {
+    const fetch = (): Promise<Record<string, InterfaceDescription>> =>
+      this.describe(options).catch((e: unknown) => {
+        if (e instanceof InvalidArgumentError) {
+          this.noDescribe = true; // an older server: send as given
+          return {};
+        }
+        this.described = undefined;
+        throw e;
+      });
+    this.described ??= fetch();
+    const d = await this.described;
+    if (this.noDescribe || Object.hasOwn(d, name)) return d;
+    this.described = fetch();
+    return this.described;
   }
 
   /** Names of the interfaces the server has registered. */

@@ -6,15 +6,19 @@
 
 import { InvalidArgumentError, NotFoundError } from '../../core/errors.js';
 import { peerText } from '../../core/peer-text.js';
+import { checkImageSpecs, decodeImagesIn, type ImageSpec, imageDecodeOptions } from '../../image/payload.js';
 import { Batcher, type BatchOptions, type BatchStats } from '../../messaging/batching.js';
 import { rpcServerOptions, ServerEndpoints, type ServerOptions } from '../../messaging/mode-options.js';
 import { RpcServer, type ServerStats } from '../../messaging/rpc-server.js';
+import type { ImageDecodeOptions } from '../../tensor/image.js';
 import {
   type BatchInferenceHandler,
   checkName,
   type InferenceApi,
   type InferenceHandler,
+  type InterfaceDescription,
   M_CALL,
+  M_DESCRIBE,
   M_INTERFACES,
   type UntypedApi,
 } from './api.js';
@@ -23,6 +27,13 @@ import {
 export interface InterfaceOptions {
   /** Dynamic batching: calls from any number of clients are gathered into batches for the handler. */
   batch?: BatchOptions;
+  /**
+   * What the interface asks clients to send, by payload key: `{ image: { width: 224, height: 224, format: 'jpeg',
+   * quality: 80 } }`. Returned by `describe`; a client created with `resize: 'server'` resizes and encodes the uint8
+   * HxWxC tensor under each such key before sending. Handlers still accept any payload (an older client sends raw
+   * tensors): pair this with the server's `decodeImages` to get tensors whichever way they came.
+   */
+  input?: Readonly<Record<string, ImageSpec>>;
 }
 
 /** Counters of an {@link InferenceServer}: those of every server, and the batches formed per batched interface. */
@@ -35,6 +46,12 @@ export interface InferenceServerStats extends ServerStats {
 export interface InferenceServerOptions extends ServerOptions {
   /** TCP port when `listen` is not given; 0 picks a free one (read it back from {@link InferenceServer.port}). */
   port?: number;
+  /**
+   * Decode every image in a request payload to a uint8 `[height, width, channels]` tensor before the handler sees
+   * it (`true`, or the decode limits; `maxMessageBytes` defaults to `limits.maxMessageBytes`). Off by default: the
+   * handler gets `Image` values, still encoded, and may store or forward them, or `await image.decode()`.
+   */
+  decodeImages?: boolean | ImageDecodeOptions;
 }
 
 /**
@@ -57,6 +74,7 @@ export class InferenceServer<Api extends InferenceApi<Api> = UntypedApi> {
   private readonly endpoints: ServerEndpoints;
   private readonly handlers = new Map<string, InferenceHandler>();
   private readonly batchers = new Map<string, Batcher<unknown, unknown>>();
+  private readonly descriptions = new Map<string, InterfaceDescription>();
 
   /**
    * @param options a port number (the seed's shape), or the options: `{ port, host }` or `{ listen: urls }`
@@ -72,6 +90,7 @@ export class InferenceServer<Api extends InferenceApi<Api> = UntypedApi> {
     }
     this.endpoints = new ServerEndpoints(opts, opts.port ?? 0);
     this.rpc = new RpcServer(rpcServerOptions(opts));
+    const decode = imageDecodeOptions(opts.decodeImages, opts.limits);
     this.rpc.handle(M_CALL, (payload, ctx) => {
       const name = ctx.name;
       const fn = name === undefined ? undefined : this.handlers.get(name);
@@ -81,9 +100,12 @@ export class InferenceServer<Api extends InferenceApi<Api> = UntypedApi> {
           `unknown interface ${peerText(name)}; available: ${known.length ? known.join(', ') : '(none)'}`,
         );
       }
-      return fn(payload, { name, peer: ctx.peer, signal: ctx.signal });
+      const context = { name, peer: ctx.peer, signal: ctx.signal };
+      if (decode === undefined) return fn(payload, context);
+      return decodeImagesIn(payload, decode).then((p) => fn(p, context));
     });
     this.rpc.handle(M_INTERFACES, () => [...this.handlers.keys()]);
+    this.rpc.handle(M_DESCRIBE, () => this.describe());
   }
 
   /**
@@ -96,6 +118,7 @@ export class InferenceServer<Api extends InferenceApi<Api> = UntypedApi> {
   registerInterface<K extends keyof Api & string>(
     name: K,
     fn: InferenceHandler<Api[K]['request'], Api[K]['reply']>,
+    options?: InterfaceOptions & { batch?: undefined },
   ): this;
   registerInterface<K extends keyof Api & string>(
     name: K,
@@ -105,6 +128,9 @@ export class InferenceServer<Api extends InferenceApi<Api> = UntypedApi> {
   registerInterface(name: string, fn: InferenceHandler | BatchInferenceHandler, options: InterfaceOptions = {}): this {
     checkName(name);
     if (typeof fn !== 'function') throw new InvalidArgumentError('fn', 'must be a function');
+    const description: InterfaceDescription = {};
+    if (options.input !== undefined) description.input = checkImageSpecs('input', options.input);
+    this.descriptions.set(name, description);
     this.batchers.delete(name);
     if (options.batch) {
       const batcher = new Batcher<unknown, unknown>(fn as BatchInferenceHandler, options.batch);
@@ -117,12 +143,22 @@ export class InferenceServer<Api extends InferenceApi<Api> = UntypedApi> {
   /** Removes interface `name`; returns whether it existed. */
   unregisterInterface(name: keyof Api & string): boolean {
     this.batchers.delete(name);
+    this.descriptions.delete(name);
     return this.handlers.delete(name);
   }
 
   /** Names of the registered interfaces. */
   interfaces(): string[] {
     return [...this.handlers.keys()];
+  }
+
+  /** Every interface with what it declared (its `input`), as the wire method `describe` returns it. */
+  describe(): Record<string, InterfaceDescription> {
+    const out: Record<string, InterfaceDescription> = {};
+    for (const name of this.handlers.keys()) {
+      Object.defineProperty(out, name, { value: this.descriptions.get(name) ?? {}, enumerable: true });
+    }
+    return out;
   }
 
   /** Starts listening on every endpoint; resolves once all are bound. */
