@@ -3,15 +3,17 @@
  * errors, deadlines, aborts, server restarts and statistics.
  */
 import { createHash, randomFillSync } from 'node:crypto';
+import { connect as tcpConnect } from 'node:net';
+import { networkInterfaces, platform } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   AbortError,
   ClosedError,
   type ConnectionStatus,
-  EdgeMLError,
   InferenceClient,
   type InferenceClientOptions,
   InferenceServer,
+  InvalidArgumentError,
   NotFoundError,
   RemoteError,
   Tensor,
@@ -45,6 +47,37 @@ function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+/** Opens a raw TCP connection to `host:port`: resolves 'connected', or the error code (ECONNREFUSED...) within 5 s. */
+function tcpProbe(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = tcpConnect({ host, port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve('no answer within 5000 ms');
+    }, 5000);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve('connected');
+    });
+    socket.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      resolve(e.code ?? e.message);
+    });
+  });
+}
+
+/**
+ * Another address of this machine than {@link HOST}: its first external IPv4 address, else (Linux) 127.0.0.2, which
+ * the loopback interface answers for the whole 127/8.
+ */
+function otherLocalAddress(): string | undefined {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal && a.address !== HOST) return a.address;
+  }
+  return platform() === 'linux' ? '127.0.0.2' : undefined;
+}
+
 describe('inference: the seed flow', () => {
   it('serves sync and async interfaces on a port given as a number, and lists them', async () => {
     const server = await startServer((s) => {
@@ -60,12 +93,29 @@ describe('inference: the seed flow', () => {
     expect(await client.call('face_reg', { n: 21 })).toEqual({ faces: 42 });
     expect((await client.interfaces()).sort()).toEqual(['face_reg', 'voice_reg']);
     expect(server.interfaces().sort()).toEqual(['face_reg', 'voice_reg']);
+    // The ping really crossed the wire: the server answered exactly one more ping, and the time is a real duration.
+    const pingsBefore = server.stats().methods.ping?.calls ?? 0;
     const rtt = await client.ping();
-    expect(rtt).toBeGreaterThanOrEqual(0);
+    expect(server.stats().methods.ping?.calls).toBe(pingsBefore + 1);
+    expect(Number.isFinite(rtt)).toBe(true);
+    expect(rtt).toBeGreaterThan(0);
     expect(client.status).toBe('connected');
   });
 
-  it('binds the host given in the options, and a call without payload sends null', async () => {
+  it('binds the host given in the options: reachable at that address, refused at another address of the machine', async (ctx) => {
+    const other = otherLocalAddress();
+    if (other === undefined) {
+      ctx.skip('this machine has no local address other than 127.0.0.1 to show the server is not bound there');
+      return;
+    }
+    const server = await startServer((s) => s.registerInterface('echo', (p) => p));
+    expect(await connect(server.port).call('echo', 'here')).toBe('here');
+    expect(await tcpProbe(HOST, server.port)).toBe('connected');
+    // Bound to 127.0.0.1 only: the same port at another address of this machine has no listener.
+    expect(await tcpProbe(other, server.port)).toBe('ECONNREFUSED');
+  });
+
+  it('a call without payload sends null', async () => {
     let seen: unknown = 'unset';
     const server = await startServer((s) =>
       s.registerInterface('noarg', (p) => {
@@ -138,7 +188,11 @@ describe('inference: many clients at once', () => {
       }),
     );
     expect(results.flat()).toHaveLength(16 * 25);
-    expect(server.stats().requests).toBeGreaterThanOrEqual(16 * 25);
+    const st = server.stats();
+    expect(st.requests).toBe(16 * 25);
+    expect(st.errors).toBe(0);
+    expect(st.methods['call:tag']?.calls).toBe(16 * 25);
+    expect(st.clients).toBe(16);
   });
 });
 
@@ -217,7 +271,9 @@ describe('inference: errors', () => {
     const server = await startServer((s) => s.registerInterface('bad-result', () => ({ when: new Date(0) })));
     const client = connect(server.port);
     const e = await client.call('bad-result', undefined).catch((x: unknown) => x);
-    expect(e).toBeInstanceOf(EdgeMLError);
+    expect(e).toBeInstanceOf(InvalidArgumentError);
+    expect((e as InvalidArgumentError).code).toBe('EDGEML_INVALID_ARGUMENT');
+    expect((e as InvalidArgumentError).field).toBe('payload.when');
     expect((e as Error).message).toContain('when');
   });
 
@@ -372,7 +428,9 @@ describe('inference: stats', () => {
       s.registerInterface('fail', () => {
         throw new Error('no');
       });
+      s.registerInterface('sleep', () => new Promise((r) => setTimeout(() => r('slept'), SLEEP_MS)));
     });
+    const SLEEP_MS = 40;
     const a = connect(server.port);
     const b = connect(server.port);
     const blob = new Uint8Array(10_000).fill(7);
@@ -380,9 +438,10 @@ describe('inference: stats', () => {
     await expect(b.call('fail', undefined)).rejects.toBeInstanceOf(RemoteError);
     await expect(b.call('fail', undefined)).rejects.toBeInstanceOf(RemoteError);
     await b.interfaces();
+    for (let i = 0; i < 3; i++) expect(await b.call('sleep', undefined)).toBe('slept');
 
     const st = server.stats();
-    expect(st.requests).toBe(6);
+    expect(st.requests).toBe(9);
     expect(st.errors).toBe(2);
     expect(st.clients).toBe(2);
     expect(st.inFlight).toBe(0);
@@ -395,9 +454,24 @@ describe('inference: stats', () => {
     expect(st.methods.call?.errors).toBe(2);
     expect(st.methods['call:fail']).toBeUndefined();
     expect(st.methods.interfaces?.calls).toBe(1);
-    const echo = st.methods['call:echo']!;
-    expect(echo.p50).toBeGreaterThanOrEqual(0);
-    expect(echo.p99).toBeGreaterThanOrEqual(echo.p50);
+    expect(st.methods['call:sleep']?.calls).toBe(3);
+    expect(st.methods['call:sleep']?.errors).toBe(0);
+    expect(Object.keys(st.methods).sort()).toEqual(['call', 'call:echo', 'call:sleep', 'interfaces']);
+    // Bytes per interface: each echo call carried the 10 kB blob in and out.
+    expect(st.methods['call:echo']?.bytesIn).toBeGreaterThan(5 * 10_000);
+    expect(st.methods['call:echo']?.bytesOut).toBeGreaterThan(5 * 10_000);
+    expect(st.methods['call:sleep']?.bytesIn).toBeLessThan(1000);
+    // Latency per interface: finite, ordered percentiles; the handler that waits SLEEP_MS is measured as that slow.
+    for (const key of ['call:echo', 'call:sleep']) {
+      const m = st.methods[key]!;
+      for (const v of [m.p50, m.p90, m.p99]) expect(Number.isFinite(v), `${key} latency ${v}`).toBe(true);
+      expect(m.p50).toBeLessThanOrEqual(m.p90);
+      expect(m.p90).toBeLessThanOrEqual(m.p99);
+    }
+    const sleep = st.methods['call:sleep']!;
+    expect(sleep.p50).toBeGreaterThanOrEqual(SLEEP_MS - 2);
+    // The echo handler returns at once: its median is below the sleeping one's.
+    expect(st.methods['call:echo']!.p50).toBeLessThan(sleep.p50);
   });
 
   it('rejects invalid constructor arguments with the field named', () => {

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_TABLE_BYTES } from '../src/core/defaults.js';
 import { InvalidArgumentError, LimitError } from '../src/core/errors.js';
-import { DataTable, Table } from '../src/modes/trainer/tables.js';
+import { DataTable, TableStore } from '../src/modes/trainer/tables.js';
 import { Tensor } from '../src/tensor/tensor.js';
 import { ITEM_OVERHEAD_BYTES, payloadBytes, VALUE_OVERHEAD_BYTES } from '../src/wire/payload-bytes.js';
 
@@ -56,7 +56,7 @@ describe('DataTable maxBytes', () => {
   });
 
   it('a FIFO table drops its oldest items to fit a new one in bytes; stats report bytes', () => {
-    const table = new Table<Uint8Array>(new DataTable({ name: 't', size: 100, maxBytes: 3 * MB }));
+    const table = new TableStore<Uint8Array>(new DataTable({ name: 't', size: 100, maxBytes: 3 * MB }));
     const item = payloadBytes(blob(MB));
     for (let i = 0; i < 10; i++) table.insert(blob(MB));
     const s = table.stats();
@@ -72,7 +72,7 @@ describe('DataTable maxBytes', () => {
   });
 
   it('a non-FIFO table refuses what does not fit with LimitError, and keeps what it holds', () => {
-    const table = new Table<Uint8Array>(new DataTable({ name: 't', size: 100, fifo: false, maxBytes: 3 * MB }));
+    const table = new TableStore<Uint8Array>(new DataTable({ name: 't', size: 100, fifo: false, maxBytes: 3 * MB }));
     table.insert(blob(MB));
     table.insert(blob(MB));
     expect(() => table.insert(blob(MB))).toThrow(LimitError);
@@ -83,7 +83,7 @@ describe('DataTable maxBytes', () => {
   });
 
   it('an item larger than maxBytes alone is refused, also by a FIFO table, without dropping anything', () => {
-    const table = new Table<Uint8Array>(new DataTable({ name: 't', size: 10, maxBytes: MB }));
+    const table = new TableStore<Uint8Array>(new DataTable({ name: 't', size: 10, maxBytes: MB }));
     table.insert(blob(10));
     expect(() => table.insert(blob(MB))).toThrow(LimitError);
     expect(table.stats()).toMatchObject({ size: 1, rejected: 1, dropped: 0 });
@@ -96,7 +96,7 @@ describe('DataTable maxBytes', () => {
         fc.integer({ min: 1, max: 8 }),
         fc.array(fc.oneof(fc.nat({ max: 3000 }), fc.constant(-1)), { maxLength: 60 }),
         (fifo, size, ops) => {
-          const table = new Table<Uint8Array>(new DataTable({ name: 't', size, fifo, maxBytes: 4096 }));
+          const table = new TableStore<Uint8Array>(new DataTable({ name: 't', size, fifo, maxBytes: 4096 }));
           for (const op of ops) {
             if (op < 0) table.take(1);
             else {
@@ -117,7 +117,7 @@ describe('DataTable maxBytes', () => {
   });
 
   it('restore refuses items over maxBytes', () => {
-    const table = new Table<Uint8Array>(new DataTable({ name: 't', size: 10, maxBytes: MB }));
+    const table = new TableStore<Uint8Array>(new DataTable({ name: 't', size: 10, maxBytes: MB }));
     const counters = { inserted: 2, dropped: 0, rejected: 0, taken: 0 };
     expect(() => table.restore([blob(MB / 2), blob(MB / 2)], counters)).toThrow(InvalidArgumentError);
     table.restore([blob(10)], counters);

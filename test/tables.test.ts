@@ -7,12 +7,12 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_TABLE_BYTES } from '../src/core/defaults.js';
 import { AbortError, ClosedError, InvalidArgumentError, LimitError, TimeoutError } from '../src/core/errors.js';
 import { mulberry32 } from '../src/modes/env/cartpole.js';
-import { DataTable, Table } from '../src/modes/trainer/tables.js';
+import { DataTable, TableStore } from '../src/modes/trainer/tables.js';
 import { payloadBytes } from '../src/wire/payload-bytes.js';
 import { within } from './helpers.js';
 
-function table(size: number, fifo?: boolean): Table<number> {
-  return new Table<number>(new DataTable(fifo === undefined ? { name: 't', size } : { name: 't', size, fifo }));
+function table(size: number, fifo?: boolean): TableStore<number> {
+  return new TableStore<number>(new DataTable(fifo === undefined ? { name: 't', size } : { name: 't', size, fifo }));
 }
 
 /** A deterministic uniform generator. */
@@ -38,7 +38,7 @@ describe('DataTable', () => {
   });
 });
 
-describe('Table', () => {
+describe('TableStore', () => {
   it('keeps at most size items in insertion order, dropping the oldest first (FIFO)', () => {
     const t = table(3);
     for (let i = 1; i <= 7; i++) {

@@ -110,7 +110,39 @@ describe('modes over ws://', () => {
 
   // A trainer or streaming action server listening on ws:// alone binds its stream on its request port, and their
   // configs refuse a broadcastPort equal to portNumber: that needs a change in src/modes (not the transport's).
-  it.todo('trainer, and action server with a stream, listening on ws:// alone');
+  it('trainer, and action server with a stream, listening on ws:// alone (the stream on the request connection)', async () => {
+    const trainer = new TrainerServer(
+      { portNumber: 0, broadcastPort: 0, dataTable: [{ name: 't', size: 10 }] },
+      (_t, p) => ({ got: p }),
+      undefined,
+      { listen: `ws://${HOST}:0/edgeml` },
+    );
+    await trainer.start();
+    cleanups.push(() => trainer.stop());
+    const url = `ws://${HOST}:${trainer.port}/edgeml`;
+    const actor = await TrainerClient.connect(url, trainer.boundConfig);
+    cleanups.push(() => actor.close());
+    expect(await actor.trainStep('t', 1)).toEqual({ got: 1 });
+    trainer.publishWeights({ v: 'w1' });
+    expect((await actor.waitForWeights(1, { timeoutMs: 5000 })).weights).toEqual({ v: 'w1' });
+
+    const action = new ActionServer(
+      { portNumber: 0, broadcastPort: 0, ...KEYS },
+      () => ({ cam: 3 }),
+      () => null,
+      { listen: `ws://${HOST}:0/edgeml` },
+    );
+    await action.start();
+    cleanups.push(() => action.stop());
+    action.publishObs({ cam: 4 });
+    const ac = await ActionClient.connect(`ws://${HOST}:${action.port}/edgeml`, action.config);
+    cleanups.push(() => ac.close());
+    expect(await ac.obs()).toEqual({ cam: 3 });
+    const streamed: unknown[] = [];
+    ac.onObs((o) => void streamed.push(o.cam));
+    await waitFor(() => streamed.length === 1, 'the latest observation over the request connection');
+    expect(streamed).toEqual([4]);
+  });
 
   it('action server without a stream listening on ws:// alone, port 0', async () => {
     const action = new ActionServer(

@@ -154,6 +154,16 @@ export class ServerEndpoints {
     return this.endpoints.map((endpoint) => ({ transport: this.transports.get(endpoint), endpoint }));
   }
 
+  /**
+   * Index, among {@link stream}'s bindings, of the first one on the mode's broadcast port (a transport that does not
+   * share the request endpoint); `undefined` when every endpoint carries its stream itself (then the broadcast port
+   * is not used at all).
+   */
+  broadcastPortIndex(): number | undefined {
+    const i = this.endpoints.findIndex((e) => !this.transports.sharedStream(e));
+    return i < 0 ? undefined : i;
+  }
+
   /** The stream bindings: each request endpoint's own when its transport shares it, else on `broadcastPort`. */
   stream(broadcastPort: number): Binding[] {
     return this.endpoints.map((e) => {
@@ -193,6 +203,11 @@ export class ClientEndpoint {
       this.endpoint = tcpEndpoint(target, checkPort('port', port, false));
     }
     this.transport = this.transports.get(this.endpoint, 'target');
+  }
+
+  /** Whether the stream travels on the request endpoint's connection (then the broadcast port is not used). */
+  get sharedStream(): boolean {
+    return this.transports.sharedStream(this.endpoint);
   }
 
   /** The stream endpoint: the request endpoint itself when its transport shares it, else on `broadcastPort`. */

@@ -78,10 +78,10 @@ export class ActionClient<Obs extends KeyedPayloads = KeyedPayloads, Acts extend
     if (this.config.portNumber === 0) {
       throw new InvalidArgumentError('portNumber', "a client needs the server's actual port");
     }
-    if (this.config.broadcastPort === 0) {
+    this.where = new ClientEndpoint(target, this.config.portNumber, options);
+    if (this.config.broadcastPort === 0 && !this.where.sharedStream) {
       throw new InvalidArgumentError('broadcastPort', "a client needs the server's stream port");
     }
-    this.where = new ClientEndpoint(target, this.config.portNumber, options);
     this.rpc = new RpcClient(this.where.transport, this.where.endpoint, rpcClientOptions(options));
   }
 

@@ -133,7 +133,11 @@ export class ActionServer<Obs extends KeyedPayloads = KeyedPayloads, Acts extend
       for (const spec of Object.values(this.encodeObs ?? {})) await imageBackend(spec.format ?? 'jpeg');
       let broadcastPort = this.requested.broadcastPort;
       if (this.publisher && broadcastPort !== undefined) {
-        [broadcastPort] = await this.publisher.start(this.endpoints.stream(broadcastPort));
+        const bound = await this.publisher.start(this.endpoints.stream(broadcastPort));
+        // The bound broadcast port where a transport uses one (ZeroMQ); WebSocket and NATS carry the stream on the
+        // request endpoint and leave the configured port as it is.
+        const i = this.endpoints.broadcastPortIndex();
+        if (i !== undefined) broadcastPort = bound[i] ?? broadcastPort;
       }
       // The handshake advertises the bound broadcast port, so it is registered once that port is known.
       const withStream = this.requested.with({ broadcastPort });

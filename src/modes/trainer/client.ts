@@ -113,11 +113,11 @@ export class TrainerClient<W = unknown> {
     if (this.config.portNumber === 0) {
       throw new InvalidArgumentError('portNumber', "a client needs the server's actual port");
     }
-    if (this.config.broadcastPort === 0) {
-      throw new InvalidArgumentError('broadcastPort', "a client needs the server's actual port");
-    }
     this.limiter = this.config.rateLimit === undefined ? undefined : new RateLimiter(this.config.rateLimit);
     this.where = new ClientEndpoint(target, this.config.portNumber, options);
+    if (this.config.broadcastPort === 0 && !this.where.sharedStream) {
+      throw new InvalidArgumentError('broadcastPort', "a client needs the server's actual port");
+    }
     this.rpc = new RpcClient(this.where.transport, this.where.endpoint, rpcClientOptions(options));
   }
 

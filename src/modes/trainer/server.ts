@@ -24,7 +24,7 @@ import { type RequestContext, RpcServer, type ServerStats } from '../../messagin
 import { TrainerConfig, type TrainerConfigOptions } from './config.js';
 import { FairQueue } from './fair-queue.js';
 import { type FileLimits, loadTrainerData, saveTrainerData } from './persist.js';
-import { type SampleOptions, Table, type TableStats, type WaitOptions } from './tables.js';
+import { type SampleOptions, type TableStats, TableStore, type WaitOptions } from './tables.js';
 import { M_REQUEST, M_TRAIN, TRAINER_MODE, WEIGHTS_TOPIC, type WeightsMessage } from './wire.js';
 
 /** What a train or request callback gets besides its arguments. */
@@ -92,10 +92,11 @@ export interface TrainerServerStats extends ServerStats {
 export class TrainerServer {
   /** The config as given (ports may be 0: see {@link port} and {@link broadcastPort} for the bound ones). */
   readonly config: TrainerConfig;
-  private readonly tables = new Map<string, Table>();
+  private readonly tables = new Map<string, TableStore>();
   private readonly rpc: RpcServer;
   private readonly publisher: Publisher;
   private readonly endpoints: ServerEndpoints;
+  private boundBroadcastPort: number | undefined;
   private readonly maxPending: number;
   private readonly maxPendingPerClient: number;
   private readonly pendingByPeer = new Map<string, number>();
@@ -133,7 +134,7 @@ export class TrainerServer {
     if (!Number.isSafeInteger(this.maxPendingPerClient) || this.maxPendingPerClient < 1) {
       throw new InvalidArgumentError('maxPendingTrainStepsPerClient', 'must be a positive integer');
     }
-    for (const t of this.config.dataTable) this.tables.set(t.name, new Table(t));
+    for (const t of this.config.dataTable) this.tables.set(t.name, new TableStore(t));
     this.endpoints = new ServerEndpoints(options, this.config.portNumber);
     this.rpc = new RpcServer(rpcServerOptions(options));
     this.publisher = new Publisher(publisherOptions(options));
@@ -196,7 +197,7 @@ export class TrainerServer {
     return new NotFoundError(`unknown table ${peerText(name)}; tables: ${this.tableNames().join(', ')}`);
   }
 
-  private table(name: string): Table {
+  private table(name: string): TableStore {
     const t = this.tables.get(name);
     if (!t) throw this.unknownTable(name);
     return t;
@@ -205,9 +206,13 @@ export class TrainerServer {
   /** Binds the request/reply and broadcast ports; resolves once both are bound. */
   async start(): Promise<void> {
     if (this.started) throw new EdgeMLError('trainer server already started');
-    const [broadcastPort = this.config.broadcastPort] = await this.publisher.start(
-      this.endpoints.stream(this.config.broadcastPort),
-    );
+    const boundStream = await this.publisher.start(this.endpoints.stream(this.config.broadcastPort));
+    // The bound broadcast port where a transport uses one (ZeroMQ); WebSocket and NATS carry the stream on the
+    // request endpoint and leave the configured port as it is.
+    const streamIndex = this.endpoints.broadcastPortIndex();
+    const broadcastPort =
+      streamIndex === undefined ? this.config.broadcastPort : (boundStream[streamIndex] ?? this.config.broadcastPort);
+    this.boundBroadcastPort = broadcastPort;
     let port: number;
     try {
       [port = this.config.portNumber] = await this.rpc.start(this.endpoints.rpc());
@@ -230,9 +235,10 @@ export class TrainerServer {
     return this.rpc.port ?? this.config.portNumber;
   }
 
-  /** The weights broadcast port (after {@link start}, the one bound). */
+  /** The weights broadcast port (after {@link start}, the one bound; the configured one where the stream travels on
+   * the request endpoint, as over WebSocket and NATS). */
   get broadcastPort(): number {
-    return this.publisher.port ?? this.config.broadcastPort;
+    return this.boundBroadcastPort ?? this.config.broadcastPort;
   }
 
   /** The config with the ports actually bound (after {@link start}): what clients connect with when the server was

@@ -1,13 +1,15 @@
 /**
  * Data tables of the trainer mode: {@link DataTable} describes a table (name, capacity, what happens when it is full)
- * and {@link Table} holds its items in a bounded ring buffer, with insert counters, uniform sampling, consumption in
+ * and {@link TableStore} holds its items in a bounded ring buffer, with insert counters, uniform sampling, consumption in
  * insertion order, and waiting for a minimum size. Tables are bounded in items (`size`) and in bytes (`maxBytes`,
  * measured by {@link payloadBytes}), never grow past either, and allocate their slots lazily.
  *
  * @module
  */
+
+import { withDeadline } from '../../core/deadline.js';
 import { DEFAULT_MAX_TABLE_BYTES } from '../../core/defaults.js';
-import { AbortError, ClosedError, InvalidArgumentError, LimitError, TimeoutError } from '../../core/errors.js';
+import { ClosedError, InvalidArgumentError, LimitError } from '../../core/errors.js';
 import { payloadBytes } from '../../wire/payload-bytes.js';
 
 /** The fields of a {@link DataTable}, as a plain object. */
@@ -110,7 +112,7 @@ export interface TableStats {
   taken: number;
 }
 
-/** Options of {@link Table.sample}. */
+/** Options of {@link TableStore.sample}. */
 export interface SampleOptions {
   /** Draw with replacement (an item may come several times). @default true */
   replace?: boolean;
@@ -118,7 +120,7 @@ export interface SampleOptions {
   random?: () => number;
 }
 
-/** Options of {@link Table.waitForSize}. */
+/** Options of {@link TableStore.waitForSize}. */
 export interface WaitOptions {
   /** Deadline in milliseconds; without one the wait lasts until the size is reached or the server stops. */
   timeoutMs?: number;
@@ -133,7 +135,7 @@ interface Waiter {
 }
 
 /** The items of one data table: a bounded ring buffer in insertion order. */
-export class Table<T = unknown> {
+export class TableStore<T = unknown> {
   private slots: (T | undefined)[] = [];
   /** {@link payloadBytes} of the item in the slot of the same index. */
   private sizes: number[] = [];
@@ -306,35 +308,19 @@ export class Table<T = unknown> {
       );
     }
     if (this.count >= n) return Promise.resolve();
-    const { timeoutMs, signal } = options;
-    if (timeoutMs !== undefined && !(timeoutMs > 0)) {
-      return Promise.reject(new InvalidArgumentError('timeoutMs', 'must be a positive number'));
-    }
-    if (signal?.aborted) return Promise.reject(new AbortError('wait aborted', { cause: signal.reason }));
-    return new Promise<void>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const onAbort = (): void => done(new AbortError(`wait for ${n} items aborted`, { cause: signal?.reason }));
-      const done = (error?: unknown): void => {
-        this.waiters.delete(waiter);
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        if (error === undefined) resolve();
-        else reject(error);
-      };
-      const waiter: Waiter = { n, resolve: () => done(), reject: done };
-      this.waiters.add(waiter);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
-          done(
-            new TimeoutError(
-              `table ${JSON.stringify(this.name)} held ${this.count} of ${n} items after ${timeoutMs} ms`,
-              timeoutMs,
-            ),
-          );
-        }, timeoutMs);
-      }
-    });
+    return withDeadline<void>(
+      {
+        ...options,
+        what: `wait for ${n} items`,
+        timeoutMessage: () =>
+          `table ${JSON.stringify(this.name)} held ${this.count} of ${n} items after ${options.timeoutMs} ms`,
+      },
+      (settle) => {
+        const waiter: Waiter = { n, resolve: () => settle.resolve(), reject: (e) => settle.reject(e) };
+        this.waiters.add(waiter);
+        return () => this.waiters.delete(waiter);
+      },
+    );
   }
 
   /** Rejects every pending {@link waitForSize} with a {@link ClosedError}. */
