@@ -28,8 +28,10 @@ function sumOf(payload: unknown): number {
 }
 
 async function newInference(port: number): Promise<InferenceServer> {
-  const server = new InferenceServer({ port, host: HOST });
+  // Hung handlers are abandoned after a second (the hostile driver calls `hang`).
+  const server = new InferenceServer({ port, host: HOST, handlerTimeoutMs: 1000 });
   server.registerInterface('echo', (p) => p);
+  server.registerInterface('hang', () => new Promise(() => {}));
   server.registerInterface('sum', sumOf);
   server.registerInterface('fail', () => {
     throw new TypeError('deliberate failure');

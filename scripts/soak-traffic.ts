@@ -270,3 +270,51 @@ export async function garbageDriver({ servers, tally, running }: Soak): Promise<
     for (const d of dealers) d.close();
   }
 }
+
+/**
+ * Hostile peers, until the run ends: a client that sends requests and never reads the replies, a subscriber that
+ * re-subscribes again and again, and calls to a handler that never settles (abandoned by the server at its
+ * handlerTimeoutMs). None of them may cost the ordinary clients anything but CPU time.
+ */
+export async function hostileDriver({ servers, tally, running }: Soak): Promise<void> {
+  const [inferencePort, , , , trainerBroadcastPort] = servers.ports();
+  const reader = new zmq.Dealer({ linger: 0, sendTimeout: 0, receiveHighWaterMark: 1, receiveBufferSize: 4096 });
+  reader.connect(`tcp://${HOST}:${inferencePort}`);
+  const resubscriber = new zmq.XSubscriber({ linger: 0, sendTimeout: 0 });
+  resubscriber.connect(`tcp://${HOST}:${trainerBroadcastPort}`);
+  void (async () => {
+    try {
+      for await (const _ of resubscriber) {
+        // It reads what it gets: this one only re-subscribes.
+      }
+    } catch {
+      // Closed.
+    }
+  })();
+  const hang = new InferenceClient(HOST, inferencePort!, { timeoutMs: 3000 });
+  let id = 1;
+  const payload = { data: new Uint8Array(64 * 1024) };
+  try {
+    while (running()) {
+      const r = Math.random();
+      if (r < 0.4) {
+        for (let i = 0; i < 50; i++) {
+          await reader.send(encodeRequest(id++, 'call', 'echo', payload)).catch(() => undefined);
+        }
+      } else if (r < 0.8) {
+        for (let i = 0; i < 50; i++) {
+          await resubscriber.send(Buffer.from('\x01weights')).catch(() => undefined);
+          await resubscriber.send(Buffer.from('\x00weights')).catch(() => undefined);
+        }
+      } else {
+        await tally.run('hostile:hang', () => hang.call('hang', null), { expect: 'TimeoutError' });
+      }
+      tally.garbage++;
+      await delay(5 + Math.random() * 10);
+    }
+  } finally {
+    reader.close();
+    resubscriber.close();
+    await hang.close();
+  }
+}

@@ -14,7 +14,15 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { SoakServers } from './soak-servers.js';
-import { actionDriver, garbageDriver, inferenceDriver, type Soak, Tally, trainerDriver } from './soak-traffic.js';
+import {
+  actionDriver,
+  garbageDriver,
+  hostileDriver,
+  inferenceDriver,
+  type Soak,
+  Tally,
+  trainerDriver,
+} from './soak-traffic.js';
 
 const MB = 1024 * 1024;
 const RESTART_EVERY_MS = 10_000;
@@ -107,6 +115,7 @@ async function main(): Promise<number> {
     trainerDriver(soak),
     trainerDriver(soak),
     garbageDriver(soak),
+    hostileDriver(soak),
     restarter,
   ]);
   clearInterval(sampler);
