@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from edgeml.codec import DTYPES, MAX_SAFE, Tensor, TypedArray, dtype_name
+from edgeml.image import Image
 
 VECTORS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "test", "vectors")
 
@@ -39,6 +40,8 @@ def to_tagged(v: Any) -> Any:
         return v
     if isinstance(v, bytes):
         return {"$bytes": v.hex()}
+    if isinstance(v, Image):
+        return {"$image": {"format": v.format, "shape": list(v.shape), "hex": v.bytes.hex()}}
     if isinstance(v, TypedArray):
         return {"$array": {"dtype": dtype_name(v.dtype), "hex": _hex(v)}}
     if isinstance(v, np.ndarray):
@@ -71,6 +74,11 @@ def from_tagged(v: Any) -> Any:
                 if x["dtype"] == "bfloat16":
                     return Tensor("bfloat16", data.view(np.uint16).reshape(x["shape"]))
                 return data.view(dt).reshape(x["shape"])
+            if k == "$image":
+                image = Image(x["format"], bytes.fromhex(x["hex"]))
+                if list(image.shape) != x["shape"]:
+                    raise ValueError(f"$image shape {x['shape']} differs from its header {list(image.shape)}")
+                return image
             if k == "$map":
                 return {kk: from_tagged(xx) for kk, xx in x.items()}
         return {k: from_tagged(x) for k, x in v.items()}

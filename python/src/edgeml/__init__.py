@@ -14,6 +14,7 @@ from .errors import (
     RemoteError,
     TimeoutError,
 )
+from .image import Image
 
 __version__ = "0.1.0"
 from .action import ActionClient, ActionConfig, ActionServer
@@ -24,8 +25,8 @@ from .trainer import DataTable, TrainerClient, TrainerConfig, TrainerServer
 __all__ = [
     "AbortError", "ActionClient", "ActionConfig", "ActionServer", "AuthenticationError", "BFLOAT16",
     "BFLOAT16_BITS", "ClientSecurity", "ClosedError", "ConfigMismatchError", "DataTable", "DecodeLimits",
-    "EdgeMLError", "EncodeOptions", "InferenceClient", "InferenceServer", "InvalidArgumentError", "KeyPair",
-    "LimitError", "NotFoundError", "ProtocolError", "RemoteError", "ServerSecurity", "Tensor", "TimeoutError",
-    "TrainerClient", "TrainerConfig", "TrainerServer", "TypedArray", "decode_message", "encode_message",
+    "EdgeMLError", "EncodeOptions", "Image", "InferenceClient", "InferenceServer", "InvalidArgumentError",
+    "KeyPair", "LimitError", "NotFoundError", "ProtocolError", "RemoteError", "ServerSecurity", "Tensor",
+    "TimeoutError", "TrainerClient", "TrainerConfig", "TrainerServer", "TypedArray", "decode_message", "encode_message",
     "generate_key_pair", "read_key_file", "write_key_files",
 ]

@@ -1,7 +1,8 @@
 """The message codec: a value tree to a list of frames and back (docs/protocol.md). Pure functions, no sockets.
 
 Frame 0 is a msgpack header holding the value; numpy arrays and byte strings of at least ``inline_bytes_max`` bytes
-travel as their own frames, referenced from the header through ext values 1 (bytes), 2 (typed array) and 3 (tensor).
+travel as their own frames, referenced from the header through ext values 1 (bytes), 2 (typed array) and 3 (tensor);
+encoded images (:class:`edgeml.Image`) always travel as their own frames, through ext 4.
 The reader is a strict, small msgpack reader written for this protocol: it checks every limit before allocating,
 refuses duplicate keys, builds only plain values and never executes anything from the input.
 """
@@ -18,12 +19,14 @@ import numpy as np
 
 from . import lz4block
 from .errors import InvalidArgumentError, LimitError, ProtocolError, truncate
+from .image import IMAGE_FORMATS, Image
 
 Frame = Union[bytes, bytearray, memoryview]
 
 EXT_BYTES = 1
 EXT_TYPED_ARRAY = 2
 EXT_TENSOR = 3
+EXT_IMAGE = 4
 EXT_BODY_MAX_DEPTH = 2
 MAX_SAFE = 2**53 - 1
 
@@ -336,6 +339,19 @@ class _Encoder:
         _plain(body, self.frame(v))
         _write_ext(self.out, EXT_BYTES, body)
 
+    def image(self, v: Image) -> None:
+        # docs/protocol.md, "Images": [format, [height, width, channels], ref], the bytes always in a data frame.
+        ref = self.frame(v.bytes)
+        body = bytearray()
+        _write_array_header(body, 3)
+        _write_str(body, v.format)
+        _write_array_header(body, 3)
+        _write_int(body, v.height)
+        _write_int(body, v.width)
+        _write_int(body, v.channels)
+        _plain(body, ref)
+        _write_ext(self.out, EXT_IMAGE, body)
+
     def value(self, v: Any, depth: int) -> None:
         out = self.out
         t = type(v)
@@ -367,6 +383,8 @@ class _Encoder:
             self.array(v, isinstance(v, TypedArray))
         elif isinstance(v, (bytes, bytearray, memoryview)):
             self.bytes_(v)
+        elif isinstance(v, Image):
+            self.image(v)
         elif isinstance(v, bool):
             out.append(0xC3 if v else 0xC2)
         elif isinstance(v, int):
@@ -606,7 +624,7 @@ class _Reader:
             raise ProtocolError("an ext body must not hold an ext value")
         body_start = self.pos
         self.pos += n
-        if code not in (EXT_BYTES, EXT_TYPED_ARRAY, EXT_TENSOR):
+        if code not in (EXT_BYTES, EXT_TYPED_ARRAY, EXT_TENSOR, EXT_IMAGE):
             raise ProtocolError(f"unknown msgpack ext type {code}")
         body = self.read_body(body_start, n)
         if self.table is None:
@@ -615,6 +633,8 @@ class _Reader:
         if code == EXT_BYTES:
             f = table.take(body)
             return f if type(f) is bytes else bytes(f)
+        if code == EXT_IMAGE:
+            return _read_image(body, table)
         if code == EXT_TYPED_ARRAY:
             if type(body) is not list or len(body) != 2:
                 raise ProtocolError("typed array ext needs [dtype, frame]")
@@ -767,6 +787,24 @@ class _Reader:
         raise ProtocolError(f"invalid msgpack type byte 0x{t:x}")
 
 
+def _read_image(body: Any, table: _FrameTable) -> Image:
+    """The Image of an ext 4 body ``[format, [height, width, channels], ref]``, checked against its own header."""
+    if type(body) is not list or len(body) != 3:
+        raise ProtocolError("image ext needs [format, shape, frame]")
+    fmt, shape, ref = body
+    if type(fmt) is not str or fmt not in IMAGE_FORMATS:
+        raise ProtocolError(f"unknown image format {truncate(repr(fmt), 60)}")
+    if type(shape) is not list or len(shape) != 3 or not all(_is_index(d) and d > 0 for d in shape):
+        raise ProtocolError("image shape must be [height, width, channels] of positive integers")
+    frame = table.take(ref)  # a data frame: an inline value is not a frame reference
+    image = Image(fmt, frame)
+    if image.shape != tuple(shape):
+        raise ProtocolError(
+            f"image shape {truncate(str(shape), 80)} differs from its {fmt} header {list(image.shape)}"
+        )
+    return image
+
+
 def _dtype(v: Any) -> str:
     if type(v) is not str or v not in DTYPES:
         raise ProtocolError(f"unknown dtype {truncate(repr(v), 60)}")
@@ -777,7 +815,8 @@ def decode_message(frames: Sequence[Frame], limits: DecodeLimits = DEFAULT_LIMIT
     """Decodes frames (from :func:`encode_message` or any peer following docs/protocol.md) into plain values.
 
     Arrays are read-only numpy views on the received frames (copied only when unaligned or compressed); ext 2
-    values are :class:`TypedArray`. Raises ProtocolError for malformed input, LimitError for input over a limit.
+    values are :class:`TypedArray`; ext 4 values are :class:`edgeml.Image` (still encoded, their bytes a read-only
+    view on the frame). Raises ProtocolError for malformed input, LimitError for input over a limit.
     """
     if len(frames) == 0:
         raise ProtocolError("empty message")
