@@ -66,7 +66,14 @@ describe('edgeml command', () => {
       20_000,
     );
     const [, port, broadcastPort] = listening.exec(server.stdout()) ?? [];
-    expect(port, server.stderr()).toBeDefined();
+    // Still running, listening on two real, distinct ports (port 0 asked for ephemeral ones).
+    expect(server.child.exitCode, server.stderr()).toBeNull();
+    for (const p of [port, broadcastPort]) {
+      expect(p, server.stdout()).toMatch(/^\d+$/);
+      expect(Number(p)).toBeGreaterThan(0);
+      expect(Number(p)).toBeLessThan(65_536);
+    }
+    expect(port).not.toBe(broadcastPort);
 
     const client = cli('example', '--client', '--port', port!, '--broadcast-port', broadcastPort!, '--seconds', '1.5');
     const clientExit = await client.exit;
@@ -80,6 +87,7 @@ describe('edgeml command', () => {
     expect(frames).toBeGreaterThan(0);
 
     expect(server.child.exitCode).toBeNull();
+    expect(server.stdout()).toMatch(/streaming \d+x\d+x\d+ uint8 frames at 20 fps; stop with Ctrl-C/);
     server.child.kill('SIGTERM');
     const serverExit = await server.exit;
     expect(serverExit.code, server.stderr()).toBe(0);
@@ -105,13 +113,25 @@ describe('edgeml ping and interfaces', () => {
       const listed = cli('interfaces', '--port', String(server.port));
       const dead = cli('ping', '--port', String(await freePort()), '--count', '1', '--timeout', '300');
       expect((await pinged.exit).code).toBe(0);
-      expect(pinged.stdout()).toMatch(/pong from 127\.0\.0\.1:\d+: seq=2/);
-      expect(pinged.stdout()).toContain('2 pings, 2 answered');
+      // Every line: both pongs from this very server, in order, with a measured time, then the summary.
+      const pong = (seq: number): RegExp =>
+        new RegExp(`^pong from 127\\.0\\.0\\.1:${server.port}: seq=${seq} time=\\d+\\.\\d{2} ms$`);
+      const lines = pinged.stdout().trim().split('\n');
+      expect(lines).toHaveLength(3);
+      expect(lines[0]).toMatch(pong(1));
+      expect(lines[1]).toMatch(pong(2));
+      expect(lines[2]).toBe('2 pings, 2 answered');
+      expect(pinged.stderr()).toBe('');
       expect((await listed.exit).code).toBe(0);
       expect(listed.stdout().trim().split('\n')).toEqual(['detect', 'classify']);
       expect((await dead.exit).code).toBe(1);
       expect(dead.stderr()).toMatch(/timed out after 300 ms/);
-      expect(server.stats().requests).toBeGreaterThanOrEqual(3);
+      expect(dead.stdout().trim()).toBe('1 pings, 0 answered');
+      // Both pings and the listing reached this server (the dead ping went to another port).
+      const st = server.stats();
+      expect(st.requests).toBe(3);
+      expect(st.methods.ping?.calls).toBe(2);
+      expect(st.methods.interfaces?.calls).toBe(1);
     } finally {
       await server.stop();
     }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   AbortError,
+  AuthenticationError,
   ClosedError,
   ConfigMismatchError,
   EdgeMLError,
@@ -26,6 +27,12 @@ const CASES: [EdgeMLError, string, ErrorCode, abstract new (...args: never[]) =>
   [new LimitError('too big'), 'LimitError', 'EDGEML_LIMIT', LimitError],
   [new NotFoundError('no such interface'), 'NotFoundError', 'EDGEML_NOT_FOUND', NotFoundError],
   [
+    new AuthenticationError('the server refused this client’s key'),
+    'AuthenticationError',
+    'EDGEML_AUTH',
+    AuthenticationError,
+  ],
+  [
     new InvalidArgumentError('port', 'must be an integer'),
     'InvalidArgumentError',
     'EDGEML_INVALID_ARGUMENT',
@@ -46,6 +53,13 @@ describe('error classes', () => {
 
   it('are all exported from the public entry', () => {
     for (const [, name] of CASES) expect(typeof (api as Record<string, unknown>)[name]).toBe('function');
+  });
+
+  it('the table covers every error class the public entry exports', () => {
+    const exported = Object.entries(api as Record<string, unknown>)
+      .filter(([, v]) => typeof v === 'function' && (v as { prototype: unknown }).prototype instanceof EdgeMLError)
+      .map(([name]) => name);
+    expect(exported.sort()).toEqual(CASES.map(([, name]) => name).sort());
   });
 
   it('does not confuse sibling classes', () => {

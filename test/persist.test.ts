@@ -144,11 +144,23 @@ describe('trainer data file', () => {
     ]);
   });
 
-  it('rejects a missing file with NotFoundError and an unreadable path with an EdgeMLError', async () => {
-    await expect(TrainerServer.makeFromFile(join(dir, 'nope.edgeml'))).rejects.toBeInstanceOf(NotFoundError);
-    await expect(TrainerServer.makeFromFile(dir)).rejects.toBeInstanceOf(EdgeMLError);
+  it('rejects a missing file with NotFoundError and an unreadable path with a plain EdgeMLError (EDGEML_ERROR) carrying the system error', async () => {
+    const missing = join(dir, 'nope.edgeml');
+    const notFound = await TrainerServer.makeFromFile(missing).catch((e: unknown) => e);
+    expect(notFound).toBeInstanceOf(NotFoundError);
+    expect(notFound).toMatchObject({ code: 'EDGEML_NOT_FOUND', cause: { code: 'ENOENT' } });
+    expect((notFound as Error).message).toContain(missing);
+    // A directory is no file: not a NotFoundError nor any other subclass, the root class with the I/O error as cause.
+    const unreadable = await TrainerServer.makeFromFile(dir).catch((e: unknown) => e);
+    expect(unreadable).toBeInstanceOf(EdgeMLError);
+    expect(unreadable).toMatchObject({ name: 'EdgeMLError', code: 'EDGEML_ERROR', cause: { code: 'EISDIR' } });
+    expect((unreadable as Error).message).toContain(`cannot read ${dir}`);
     const server = new TrainerServer({ dataTable: [{ name: 'a', size: 1 }] });
-    await expect(server.saveData(join(dir, 'missing-dir', 'x.edgeml'))).rejects.toBeInstanceOf(EdgeMLError);
+    const target = join(dir, 'missing-dir', 'x.edgeml');
+    const unwritable = await server.saveData(target).catch((e: unknown) => e);
+    expect(unwritable).toBeInstanceOf(EdgeMLError);
+    expect(unwritable).toMatchObject({ name: 'EdgeMLError', code: 'EDGEML_ERROR', cause: { code: 'ENOENT' } });
+    expect((unwritable as Error).message).toContain(`cannot save to ${target}`);
   });
 
   it('rejects a corrupt file: flipped bytes anywhere, wrong magic, unknown version', async () => {

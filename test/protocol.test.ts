@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   AbortError,
+  AuthenticationError,
   ClosedError,
   ConfigMismatchError,
   EdgeMLError,
@@ -42,6 +43,7 @@ describe('errors on the wire', () => {
     new ClosedError('server closed'),
     new LimitError('message too large'),
     new NotFoundError('unknown interface "x"; available: a, b'),
+    new AuthenticationError('the server at tcp://127.0.0.1:5555 refused this client’s key: add it to allowedClients'),
     new InvalidArgumentError('payload.a[2]', 'cannot encode a function'),
   ];
 

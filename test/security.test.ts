@@ -409,18 +409,25 @@ describe('key files from edgeml keygen, and process exit', () => {
     expect(zapHandler.size).toBe(before + 3);
     // A second server on a port already taken fails to start and leaves nothing registered.
     const clash = new InferenceServer({ port: inference.port, host: HOST, security });
-    await expect(clash.start()).rejects.toBeInstanceOf(EdgeMLError);
+    const clashed = await clash.start().catch((e: unknown) => e);
+    expect(clashed).toBeInstanceOf(EdgeMLError);
+    expect(clashed).toMatchObject({ name: 'EdgeMLError', code: 'EDGEML_ERROR', cause: { code: 'EADDRINUSE' } });
+    expect((clashed as Error).message).toContain(`cannot listen on tcp://${HOST}:${inference.port}`);
     expect(zapHandler.size).toBe(before + 3);
     await trainer.stop();
     await inference.stop();
     expect(zapHandler.size).toBe(before);
   });
 
-  it('reports an unreadable key file as an EdgeMLError', async () => {
+  it('reports a malformed key file as an InvalidArgumentError and an unreadable one as a plain EdgeMLError (EDGEML_ERROR)', async () => {
     const dir = await tempDir();
     const bad = join(dir, 'bad.key');
     await writeFile(bad, 'public-key = "short"\n');
     await expect(readKeyFile(bad)).rejects.toBeInstanceOf(InvalidArgumentError);
-    await expect(readKeyFile(join(dir, 'none.key'))).rejects.toBeInstanceOf(EdgeMLError);
+    const none = join(dir, 'none.key');
+    const unreadable = await readKeyFile(none).catch((e: unknown) => e);
+    expect(unreadable).toBeInstanceOf(EdgeMLError);
+    expect(unreadable).toMatchObject({ name: 'EdgeMLError', code: 'EDGEML_ERROR', cause: { code: 'ENOENT' } });
+    expect((unreadable as Error).message).toContain(`cannot read key file ${none}`);
   });
 });

@@ -202,3 +202,46 @@ export async function handshake(
 ): Promise<void> {
   await rpc.call(M_HELLO, undefined, { mode, config }, options);
 }
+
+/**
+ * A client's handshake, done once: the first call that needs it starts it, later calls wait for the same one, and a
+ * failed handshake is tried again by the next call.
+ */
+export class LazyHandshake {
+  private ready: Promise<void> | undefined;
+
+  constructor(
+    private readonly rpc: RpcClient,
+    private readonly mode: string,
+    private readonly config: () => ConfigRecord,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /** Resolves once the server has accepted the config. */
+  done(): Promise<void> {
+    if (!this.ready) {
+      this.ready = handshake(this.rpc, this.mode, this.config(), { timeoutMs: this.timeoutMs });
+      this.ready.catch(() => {
+        this.ready = undefined;
+      });
+    }
+    return this.ready;
+  }
+}
+
+/**
+ * Makes a client and completes its handshake, closing it again when the handshake fails (the `connect()` of the
+ * action and trainer clients).
+ */
+export async function connected<C extends { close(): Promise<void> }>(
+  client: C,
+  ready: (c: C) => Promise<void>,
+): Promise<C> {
+  try {
+    await ready(client);
+  } catch (e) {
+    await client.close();
+    throw e;
+  }
+  return client;
+}

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as zmq from 'zeromq';
 import {
-  EdgeMLError,
+  type ConnectionStatus,
   InferenceClient,
   InferenceServer,
   InvalidArgumentError,
@@ -310,12 +310,24 @@ describe('malformed input: limits', () => {
 
   it('a frame over maxMessageBytes disconnects the sender; the server and the sender’s next calls go on', async () => {
     const s = await limited({ port: 0, host: HOST, limits: { maxMessageBytes: 64 * 1024 } });
-    const client = new InferenceClient(HOST, s.port, { timeoutMs: 10_000 });
+    const statuses: ConnectionStatus[] = [];
+    const client = new InferenceClient(HOST, s.port, { timeoutMs: 10_000, onStatus: (st) => statuses.push(st) });
     cleanups.push(() => client.close());
     expect(await client.call('echo', 'small')).toBe('small');
-    const e = await client.call('echo', new Uint8Array(1 << 20), { timeoutMs: 500 }).catch((x: unknown) => x);
-    expect(e).toBeInstanceOf(EdgeMLError);
+    expect(statuses).toEqual(['connected']);
+    const requestsBefore = s.stats().requests;
+    const oversized = client.call('echo', new Uint8Array(1 << 20), { timeoutMs: 2000 }).catch((x: unknown) => x);
+    // The server drops the connection on the oversized frame: the sender's socket reports the disconnect (its
+    // monitor's `disconnect` event), well before the call's deadline.
+    await waitFor(() => statuses.includes('disconnected'), 'the server to disconnect the sender', 1500);
+    const e = await oversized;
+    // The frame was dropped with the connection, never answered: the call ends at its deadline.
+    expect(e).toBeInstanceOf(TimeoutError);
+    expect((e as TimeoutError).timeoutMs).toBe(2000);
+    expect(s.stats().requests).toBe(requestsBefore);
     expect(await client.call('echo', 'after')).toBe('after');
+    // The sender reconnected by itself.
+    expect(statuses.lastIndexOf('connected')).toBeGreaterThan(statuses.indexOf('disconnected'));
     const other = new InferenceClient(HOST, s.port, { timeoutMs: 10_000 });
     cleanups.push(() => other.close());
     expect(await other.call('echo', 'other')).toBe('other');

@@ -16,7 +16,7 @@ import {
   Subscriber,
   type SubscriberStats,
 } from '../../messaging/broadcast.js';
-import { handshake } from '../../messaging/handshake.js';
+import { connected, LazyHandshake } from '../../messaging/handshake.js';
 import { ClientEndpoint, rpcClientOptions, subscriberOptions } from '../../messaging/mode-options.js';
 import { type CallOptions, RpcClient } from '../../messaging/rpc-client.js';
 import { M_PING } from '../../messaging/rpc-server.js';
@@ -58,8 +58,8 @@ export class ActionClient<Obs extends KeyedPayloads = KeyedPayloads, Acts extend
   /** The client's config. */
   readonly config: ActionConfig;
   private readonly rpc: RpcClient;
+  private readonly hello: LazyHandshake;
   private readonly where: ClientEndpoint;
-  private ready: Promise<void> | undefined;
   private subscriber: Subscriber | undefined;
   private readonly listeners = new Set<{ cb: ObsListener; onError: ((e: unknown) => void) | undefined }>();
   private closed = false;
@@ -83,6 +83,13 @@ export class ActionClient<Obs extends KeyedPayloads = KeyedPayloads, Acts extend
       throw new InvalidArgumentError('broadcastPort', "a client needs the server's stream port");
     }
     this.rpc = new RpcClient(this.where.transport, this.where.endpoint, rpcClientOptions(options));
+    const own = this.config;
+    this.hello = new LazyHandshake(
+      this.rpc,
+      ACTION_MODE,
+      () => own.canonical(),
+      options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    );
   }
 
   /**
@@ -95,27 +102,12 @@ export class ActionClient<Obs extends KeyedPayloads = KeyedPayloads, Acts extend
     config: ActionConfigInit | ActionConfig,
     options: ActionClientOptions = {},
   ): Promise<ActionClient<O, A>> {
-    const client = new ActionClient<O, A>(target, config, options);
-    try {
-      await client.handshake();
-    } catch (e) {
-      await client.close();
-      throw e;
-    }
-    return client;
+    return connected(new ActionClient<O, A>(target, config, options), (c) => c.handshake());
   }
 
   private handshake(): Promise<void> {
     if (this.closed) return Promise.reject(new ClosedError('action client is closed'));
-    if (!this.ready) {
-      const timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-      this.ready = handshake(this.rpc, ACTION_MODE, this.config.canonical(), { timeoutMs });
-      // A failed handshake is tried again on the next call.
-      this.ready.catch(() => {
-        this.ready = undefined;
-      });
-    }
-    return this.ready;
+    return this.hello.done();
   }
 
   /**

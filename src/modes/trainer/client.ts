@@ -18,7 +18,7 @@ import {
 } from '../../core/errors.js';
 import type { ConnectionStatus } from '../../core/types.js';
 import { latestFetcher, Subscriber, type SubscriberStats } from '../../messaging/broadcast.js';
-import { handshake } from '../../messaging/handshake.js';
+import { connected, LazyHandshake } from '../../messaging/handshake.js';
 import {
   ClientEndpoint,
   type ClientOptions,
@@ -94,8 +94,8 @@ export class TrainerClient<W = unknown> {
   private closed = false;
   private weightCallbackErrors = 0;
   private readonly rpc: RpcClient;
+  private readonly hello: LazyHandshake;
   private readonly where: ClientEndpoint;
-  private ready: Promise<void> | undefined;
   /** The config, equal to the server's once the handshake is done. */
   readonly config: TrainerConfig;
 
@@ -119,6 +119,13 @@ export class TrainerClient<W = unknown> {
       throw new InvalidArgumentError('broadcastPort', "a client needs the server's actual port");
     }
     this.rpc = new RpcClient(this.where.transport, this.where.endpoint, rpcClientOptions(options));
+    const own = this.config;
+    this.hello = new LazyHandshake(
+      this.rpc,
+      TRAINER_MODE,
+      () => own.toHandshake(),
+      options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    );
   }
 
   /**
@@ -132,28 +139,12 @@ export class TrainerClient<W = unknown> {
     config: TrainerConfig | TrainerConfigOptions,
     options: TrainerClientOptions = {},
   ): Promise<TrainerClient<W>> {
-    const client = new TrainerClient<W>(target, config, options);
-    try {
-      await client.handshake();
-    } catch (e) {
-      await client.close();
-      throw e;
-    }
-    return client;
+    return connected(new TrainerClient<W>(target, config, options), (c) => c.handshake());
   }
 
   private handshake(): Promise<void> {
     if (this.closed) return Promise.reject(new ClosedError('trainer client is closed'));
-    if (!this.ready) {
-      this.ready = handshake(this.rpc, TRAINER_MODE, this.config.toHandshake(), {
-        timeoutMs: this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-      });
-      // A failed handshake is tried again on the next call.
-      this.ready.catch(() => {
-        this.ready = undefined;
-      });
-    }
-    return this.ready;
+    return this.hello.done();
   }
 
   /**
