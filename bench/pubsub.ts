@@ -14,7 +14,8 @@
 import type { ChildProcess } from 'node:child_process';
 import * as zmq from 'zeromq';
 import { tcpEndpoint } from '../src/core/endpoint.js';
-import { Publisher } from '../src/messaging/broadcast.js';
+import { Publisher, serveLatest } from '../src/messaging/broadcast.js';
+import { RpcServer } from '../src/messaging/rpc-server.js';
 import { ZmqTransport } from '../src/transport/zmq/zmq-transport.js';
 import type { Frame } from '../src/wire/codec.js';
 import { encodePublish } from '../src/wire/envelopes.js';
@@ -54,6 +55,8 @@ function shuffled<T>(items: readonly T[]): T[] {
 /** Both publishers and a child with `subs` subscribers of each kind, all connected and warmed up. */
 class PubSubRig {
   readonly publisher = new Publisher();
+  /** Serves the publisher's latest values to late joiners, as every mode server does. */
+  private readonly latest = new RpcServer();
   readonly raw = new zmq.Publisher({ ...SOCKET_OPTIONS, sendHighWaterMark: 1000 });
   private child: ChildProcess | undefined;
   private readonly listeners = new Set<(g: Got) => void>();
@@ -65,14 +68,15 @@ class PubSubRig {
   ) {}
 
   async open(): Promise<void> {
-    const [edgemlPort] = await this.publisher.start([
-      { transport: new ZmqTransport(), endpoint: tcpEndpoint(HOST, 0) },
-    ]);
+    const transport = new ZmqTransport();
+    const [edgemlPort] = await this.publisher.start([{ transport, endpoint: tcpEndpoint(HOST, 0) }]);
+    serveLatest(this.latest, this.publisher);
+    const [latestPort] = await this.latest.start([{ transport, endpoint: tcpEndpoint(HOST, 0) }]);
     await this.raw.bind(`tcp://${HOST}:0`);
     const endpoint = this.raw.lastEndpoint ?? '';
     const rawPort = Number(endpoint.slice(endpoint.lastIndexOf(':') + 1));
-    // A late joiner gets the edgeml publisher's latest message at once; raw PUB/SUB drops what is sent before a
-    // subscription arrives, so the raw hello is repeated until every raw subscriber has one.
+    // A late joiner fetches the edgeml publisher's latest message at once (over its request connection); raw PUB/SUB
+    // drops what is sent before a subscription arrives, so the raw hello is repeated until every raw subscriber has one.
     this.publisher.publish(this.topic, { hello: true });
     const ready = { edgeml: new Set<number>(), 'raw-zmq': new Set<number>() };
     const allReady = new Promise<void>((resolve) => {
@@ -86,7 +90,7 @@ class PubSubRig {
       this.listeners.add(on);
     });
     const child = forkChild('subscriber-child', [
-      JSON.stringify({ edgemlPort, rawPort, subs: this.subs, topic: this.topic }),
+      JSON.stringify({ edgemlPort, latestPort, rawPort, subs: this.subs, topic: this.topic }),
     ]);
     this.child = child;
     child.on('message', (m: unknown) => {
@@ -141,6 +145,7 @@ class PubSubRig {
     await this.rawSending.catch(() => undefined);
     this.raw.close();
     await this.publisher.stop();
+    await this.latest.stop();
   }
 }
 

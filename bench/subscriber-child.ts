@@ -10,7 +10,8 @@
  */
 import * as zmq from 'zeromq';
 import { tcpEndpoint } from '../src/core/endpoint.js';
-import { type Delivery, Subscriber } from '../src/messaging/broadcast.js';
+import { type Delivery, latestFetcher, Subscriber } from '../src/messaging/broadcast.js';
+import { RpcClient } from '../src/messaging/rpc-client.js';
 import { ZmqTransport } from '../src/transport/zmq/zmq-transport.js';
 import { SOCKET_OPTIONS } from './baseline-zmq.js';
 import { clockMs, onParentStop, toParent } from './children.js';
@@ -29,26 +30,38 @@ export interface Got {
   sent?: number;
 }
 
-const { edgemlPort, rawPort, subs, topic } = JSON.parse(process.argv[2] ?? '{}') as {
+const { edgemlPort, latestPort, rawPort, subs, topic } = JSON.parse(process.argv[2] ?? '{}') as {
   edgemlPort: number;
+  latestPort: number;
   rawPort: number;
   subs: number;
   topic: string;
 };
 
 const transport = new ZmqTransport();
+// Late joiners fetch the latest value over a request connection of their own, as the mode clients do.
+function fetchLatestOf(): ReturnType<typeof latestFetcher> {
+  const client = new RpcClient(transport, tcpEndpoint(HOST, latestPort), { timeoutMs: 10_000 });
+  return latestFetcher((m, n, p) => client.call(m, n, p));
+}
 const edgeml: Subscriber[] = [];
 const raw: zmq.Subscriber[] = [];
 
 for (let i = 0; i < subs; i++) {
   edgeml.push(
-    new Subscriber(transport, tcpEndpoint(HOST, edgemlPort), [topic], (d: Delivery) => {
-      const t = clockMs();
-      const payload = d.payload as { t?: unknown };
-      const got: Got = { got: 'edgeml', sub: i, bytes: dataBytes(d.payload), t };
-      if (typeof payload.t === 'number') got.sent = payload.t;
-      void toParent(got);
-    }),
+    new Subscriber(
+      transport,
+      tcpEndpoint(HOST, edgemlPort),
+      [topic],
+      (d: Delivery) => {
+        const t = clockMs();
+        const payload = d.payload as { t?: unknown };
+        const got: Got = { got: 'edgeml', sub: i, bytes: dataBytes(d.payload), t };
+        if (typeof payload.t === 'number') got.sent = payload.t;
+        void toParent(got);
+      },
+      { fetchLatest: fetchLatestOf() },
+    ),
   );
   const sub = new zmq.Subscriber(SOCKET_OPTIONS);
   sub.connect(`tcp://${HOST}:${rawPort}`);

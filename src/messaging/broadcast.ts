@@ -20,6 +20,9 @@ import type { Binding, RpcServer } from './rpc-server.js';
 export const M_LATEST = 'latest';
 /** Latest values one peer may fetch per second (with a burst of as many); more are refused with a `LimitError`. */
 const LATEST_PER_PEER_PER_S = 4;
+/** Latest-value fetches a subscriber tries again after a `LimitError`, and the wait before the first retry. */
+const FETCH_RETRIES = 3;
+const FETCH_RETRY_MS = 500;
 /** Peers whose fetch budget is remembered at once; the oldest are forgotten beyond it. */
 const LATEST_PEERS_MAX = 10_000;
 
@@ -266,6 +269,7 @@ export class Subscriber<T = unknown> {
   private fetched = false;
   private fetching = false;
   private fetchAgain = false;
+  private fetchRetries = 0;
   private readonly counters: SubscriberStats = emptySubscriberStats();
   private readonly queueSize: number;
 
@@ -311,8 +315,13 @@ export class Subscriber<T = unknown> {
         (m) => {
           if (m) this.accept(topic, m.epoch, m.seq, m.payload as T);
         },
-        () => {
-          // The stream still delivers the next message; a failed fetch only delays the first one.
+        (e: unknown) => {
+          // The stream still delivers the next message; a failed fetch only delays the first one. Refused for
+          // asking too often (several subscriptions on one client): asked again a little later, a few times.
+          if (e instanceof LimitError && this.fetchRetries < FETCH_RETRIES) {
+            this.fetchRetries++;
+            setTimeout(() => this.fetchLatest(), FETCH_RETRY_MS * this.fetchRetries).unref?.();
+          }
         },
       ),
     );

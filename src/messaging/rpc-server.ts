@@ -142,7 +142,10 @@ interface Call {
   started: number;
   bytesIn: number;
   controller: AbortController | undefined;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the call is abandoned (performance.now() ms), and the error its caller then gets. */
+  deadline: number;
+  limitMs: number;
+  what: string;
   done: boolean;
   /** The idempotency key whose retries wait for this call. */
   dedupeKey?: string | undefined;
@@ -157,6 +160,10 @@ export class RpcServer {
   private readonly inFlight = new Map<string, number>();
   private readonly lastSeen = new Map<string, number>();
   private readonly running = new Set<Call>();
+  /** Calls with a deadline (still running after their handler returned), and the timer that checks them. */
+  private readonly deadlines = new Set<Call>();
+  private sweeper: ReturnType<typeof setTimeout> | undefined;
+  private sweeperAt = 0;
   private messagesSinceSweep = 0;
   private readonly methods = new MethodStatsRecorder();
   private counters = {
@@ -373,7 +380,9 @@ export class RpcServer {
       started: performance.now(),
       bytesIn,
       controller: undefined,
-      timer: undefined,
+      deadline: 0,
+      limitMs: 0,
+      what: '',
       done: false,
     };
     this.running.add(call);
@@ -384,10 +393,7 @@ export class RpcServer {
       if (kept?.waiting) {
         // A retry of a call still running: answered with its result.
         kept.waiting.push(call);
-        call.timer = setTimeout(
-          () => this.finish(call, new TimeoutError('retried call did not finish in time', 0), true),
-          Math.min(this.handlerTimeoutMs, env.deadlineMs ?? Number.POSITIVE_INFINITY),
-        );
+        this.arm(call, Math.min(this.handlerTimeoutMs, env.deadlineMs ?? Number.POSITIVE_INFINITY), 'retried call');
         return;
       }
       if (kept) {
@@ -398,18 +404,17 @@ export class RpcServer {
       while (this.kept.size > IDEMPOTENT_KEYS_MAX) this.kept.delete(this.kept.keys().next().value as string);
       call.dedupeKey = dedupeKey;
     }
-    const controller = new AbortController();
-    call.controller = controller;
     const limitMs = Math.min(this.handlerTimeoutMs, env.deadlineMs ?? Number.POSITIVE_INFINITY);
-    call.timer = setTimeout(() => {
-      const what = env.name === undefined ? env.method : `${env.method} ${JSON.stringify(env.name.slice(0, 64))}`;
-      this.finish(
-        call,
-        new TimeoutError(`${what} did not finish within ${Math.round(limitMs)} ms on the server`, limitMs),
-        true,
-      );
-    }, limitMs);
-    const ctx: RequestContext = { method: env.method, name: env.name, peer: peerKey, signal: controller.signal };
+    // The signal (an AbortController) is made only for a handler that looks at it.
+    const ctx: RequestContext = {
+      method: env.method,
+      name: env.name,
+      peer: peerKey,
+      get signal(): AbortSignal {
+        call.controller ??= new AbortController();
+        return call.controller.signal;
+      },
+    };
     let result: unknown;
     try {
       result = handler(env.payload, ctx);
@@ -418,6 +423,12 @@ export class RpcServer {
       return;
     }
     if (result instanceof Promise) {
+      // Still running: it gets a deadline (a synchronous handler has already finished).
+      this.arm(
+        call,
+        limitMs,
+        env.name === undefined ? env.method : `${env.method} ${JSON.stringify(env.name.slice(0, 64))}`,
+      );
       result.then(
         (value: unknown) => {
           if (!call.done) this.finish(call, undefined, false, value, env.name);
@@ -425,6 +436,47 @@ export class RpcServer {
         (e: unknown) => this.finish(call, e ?? new RemoteError('Error', `the handler rejected with ${String(e)}`)),
       );
     } else this.finish(call, undefined, false, result, env.name);
+  }
+
+  /** Gives a running call its deadline; one timer, set for the earliest deadline, serves them all. */
+  private arm(call: Call, limitMs: number, what: string): void {
+    call.limitMs = limitMs;
+    call.deadline = performance.now() + limitMs;
+    call.what = what;
+    this.deadlines.add(call);
+    if (this.sweeper === undefined || call.deadline < this.sweeperAt) this.rearm(call.deadline);
+  }
+
+  private rearm(at: number): void {
+    if (this.sweeper !== undefined) clearTimeout(this.sweeper);
+    this.sweeperAt = at;
+    this.sweeper = setTimeout(() => this.expire(), Math.max(0, at - performance.now()));
+    this.sweeper.unref?.();
+  }
+
+  /**
+   * Abandons the call whose deadline passed first, then sets the timer for the next one. One call per timer run, so
+   * what the abandonment lets go on (the next train step, say) runs before the next deadline is looked at.
+   */
+  private expire(): void {
+    this.sweeper = undefined;
+    let first: Call | undefined;
+    for (const call of this.deadlines) {
+      if (call.done) this.deadlines.delete(call);
+      else if (first === undefined || call.deadline < first.deadline) first = call;
+    }
+    if (first === undefined) return;
+    if (first.deadline <= performance.now()) {
+      this.finish(
+        first,
+        new TimeoutError(
+          `${first.what} did not finish within ${Math.round(first.limitMs)} ms on the server`,
+          first.limitMs,
+        ),
+        true,
+      );
+      if (this.deadlines.size > 0) this.rearm(performance.now());
+    } else this.rearm(first.deadline);
   }
 
   /** Answers the retries waiting on an idempotent call; keeps its value on success, forgets the key on failure. */
@@ -449,7 +501,7 @@ export class RpcServer {
     if (call.done) return;
     call.done = true;
     this.running.delete(call);
-    if (call.timer !== undefined) clearTimeout(call.timer);
+    this.deadlines.delete(call);
     const left = (this.inFlight.get(call.peerKey) ?? 1) - 1;
     if (left <= 0) this.inFlight.delete(call.peerKey);
     else this.inFlight.set(call.peerKey, left);
