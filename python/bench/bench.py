@@ -3,6 +3,8 @@
 echo of the same bytes, measured interleaved in one run. Prints the median per size and the ratio.
 
     python python/bench/bench.py [--rounds 200]
+
+For Python server <-> TypeScript client and openpi's WebSocket policy server in the same run: bench_cross.py.
 """
 
 from __future__ import annotations
