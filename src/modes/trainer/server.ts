@@ -21,10 +21,9 @@ import {
   type ServerOptions,
 } from '../../messaging/mode-options.js';
 import { type RequestContext, RpcServer, type ServerStats } from '../../messaging/rpc-server.js';
-import type { Journal } from '../../transport/types.js';
-import { decodeMessage, encodeMessage } from '../../wire/codec.js';
 import { TrainerConfig, type TrainerConfigOptions } from './config.js';
 import { FairQueue } from './fair-queue.js';
+import { TableJournals } from './journals.js';
 import { type FileLimits, loadTrainerData, saveTrainerData } from './persist.js';
 import { type SampleOptions, type TableStats, TableStore, type WaitOptions } from './tables.js';
 import { M_REQUEST, M_TRAIN, TRAINER_MODE, WEIGHTS_TOPIC, type WeightsMessage } from './wire.js';
@@ -119,12 +118,8 @@ export class TrainerServer {
   private busyRejections = 0;
   private readonly queue = new FairQueue();
   private started = false;
-  private readonly jetstream: { stream?: string } | undefined;
-  /** The JetStream stream of each table, while started with `jetstream`. */
-  private journals = new Map<string, Journal>();
-  /** The streams were loaded into the tables (at the first start only). */
-  private journalsLoaded = false;
-  private journalErrors = 0;
+  /** With `jetstream`: each table's stream. */
+  private readonly journals: TableJournals | undefined;
 
   /**
    * @param config the config (a {@link TrainerConfig} or its plain fields)
@@ -160,7 +155,7 @@ export class TrainerServer {
       if (stream !== undefined && typeof stream !== 'string') {
         throw new InvalidArgumentError('jetstream.stream', 'must be a string');
       }
-      this.jetstream = stream === undefined ? {} : { stream };
+      this.journals = new TableJournals(stream);
     }
     for (const t of this.config.dataTable) this.tables.set(t.name, new TableStore(t));
     this.endpoints = new ServerEndpoints(options, this.config.portNumber);
@@ -193,7 +188,7 @@ export class TrainerServer {
       );
     }
     table.insert(payload);
-    const stored = this.journals.get(name)?.append(encodeMessage(payload));
+    const stored = this.journals?.append(name, payload);
     this.pending++;
     this.pendingByPeer.set(ctx.peer, mine + 1);
     const callback = this.trainCallback;
@@ -210,7 +205,6 @@ export class TrainerServer {
     });
     if (stored === undefined) return done;
     // Answered once stored in the stream too: an acknowledged step survives the trainer's death.
-    stored.catch(() => this.journalErrors++);
     return Promise.all([done, stored]).then(([result]) => result);
   }
 
@@ -248,10 +242,10 @@ export class TrainerServer {
     this.boundBroadcastPort = broadcastPort;
     let port: number;
     try {
-      if (this.jetstream) await this.openJournals(this.jetstream);
+      await this.journals?.open(this.endpoints.rpc(), this.tables);
       [port = this.config.portNumber] = await this.rpc.start(this.endpoints.rpc());
     } catch (e) {
-      await this.closeJournals();
+      await this.journals?.close();
       await this.publisher.stop();
       throw e;
     }
@@ -263,39 +257,6 @@ export class TrainerServer {
     );
     Object.assign(this.handshakeRecord, ports.toHandshake());
     this.started = true;
-  }
-
-  /** Opens each table's stream and, at the first start, loads its items into the table. */
-  private async openJournals(options: { stream?: string }): Promise<void> {
-    const binding = this.endpoints.rpc().find((b) => b.endpoint.scheme === 'nats' && b.transport.openJournal);
-    if (!binding?.transport.openJournal) {
-      throw new InvalidArgumentError('jetstream', 'needs a nats:// endpoint in listen (and `import "edgeml/nats"`)');
-    }
-    for (const [name, table] of this.tables) {
-      const { size, maxBytes, fifo } = table.definition;
-      const journal = await binding.transport.openJournal(binding.endpoint, name, {
-        maxMessages: size,
-        maxBytes,
-        discardOld: fifo,
-        ...(options.stream !== undefined ? { stream: options.stream } : {}),
-      });
-      this.journals.set(name, journal);
-      if (this.journalsLoaded) continue;
-      for (const frames of await journal.load()) {
-        try {
-          table.insert(decodeMessage(frames));
-        } catch {
-          this.journalErrors++; // an item the table no longer takes (its limits changed)
-        }
-      }
-    }
-    this.journalsLoaded = true;
-  }
-
-  private async closeJournals(): Promise<void> {
-    const journals = [...this.journals.values()];
-    this.journals = new Map();
-    await Promise.all(journals.map((j) => j.close()));
   }
 
   /** The request/reply port (after {@link start}, the one bound). */
@@ -321,7 +282,7 @@ export class TrainerServer {
     this.started = false;
     await this.rpc.stop();
     await this.publisher.stop();
-    await this.closeJournals();
+    await this.journals?.close();
     for (const t of this.tables.values()) t.cancelWaits();
   }
 
@@ -374,8 +335,7 @@ export class TrainerServer {
   take(name: string, n?: number): unknown[] {
     const table = this.table(name);
     const out = table.take(n);
-    const journal = this.journals.get(name);
-    if (journal && out.length > 0) journal.keepNewest(table.size).catch(() => this.journalErrors++);
+    if (out.length > 0) this.journals?.keepNewest(name, table.size);
     return out;
   }
 
@@ -383,10 +343,7 @@ export class TrainerServer {
    * @throws {@link NotFoundError} for an unknown table, {@link LimitError} when a non-FIFO table is full */
   insert(name: string, item: unknown): void {
     this.table(name).insert(item);
-    this.journals
-      .get(name)
-      ?.append(encodeMessage(item))
-      .catch(() => this.journalErrors++);
+    void this.journals?.append(name, item);
   }
 
   /** Counters of table `name` (size, inserted, dropped, rejected, taken); `undefined` for an unknown table. */
@@ -419,7 +376,7 @@ export class TrainerServer {
       pendingTrainSteps: this.pending,
       busyRejections: this.busyRejections,
       tables,
-      ...(this.jetstream ? { journalErrors: this.journalErrors } : {}),
+      ...(this.journals ? { journalErrors: this.journals.errors } : {}),
     };
   }
 
