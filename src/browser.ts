@@ -33,7 +33,7 @@ export {
 export type { ConnectionStatus, Endpoint } from './core/types.js';
 export type { Delivery, SubscriberStats } from './messaging/broadcast.js';
 export type { ClientOptions } from './messaging/mode-options.js';
-export type { CallOptions } from './messaging/rpc-client.js';
+export type { CallOptions, KeyedCallOptions, RetryCallOptions } from './messaging/rpc-client.js';
 export { ActionClient, type ObsDelivery } from './modes/action/client.js';
 export {
   type ActionClientOptions,
@@ -43,7 +43,7 @@ export {
 } from './modes/action/config.js';
 export type { KeyedPayloads } from './modes/action/server.js';
 export type { InferenceApi, InterfaceSpec, UntypedApi } from './modes/inference/api.js';
-export { InferenceClient, type InferenceClientOptions } from './modes/inference/client.js';
+export { type InferenceCallOptions, InferenceClient, type InferenceClientOptions } from './modes/inference/client.js';
 export { TrainerClient, type TrainerClientOptions, type WeightsCallback } from './modes/trainer/client.js';
 export { TrainerConfig, type TrainerConfigOptions } from './modes/trainer/config.js';
 export type { WeightsMessage } from './modes/trainer/wire.js';

@@ -39,7 +39,7 @@ export type { ImageSpec, ImageSpecs } from './image/payload.js';
 export type { BatchOptions, BatchStats } from './messaging/batching.js';
 export type { Delivery, PublisherStats, SubscriberStats } from './messaging/broadcast.js';
 export type { ClientOptions, ServerOptions } from './messaging/mode-options.js';
-export type { CallOptions } from './messaging/rpc-client.js';
+export type { CallOptions, KeyedCallOptions, RetryCallOptions } from './messaging/rpc-client.js';
 export type { ServerStats } from './messaging/rpc-server.js';
 export { ActionClient, type ObsDelivery } from './modes/action/client.js';
 export {
@@ -75,7 +75,7 @@ export type {
   InterfaceSpec,
   UntypedApi,
 } from './modes/inference/api.js';
-export { InferenceClient, type InferenceClientOptions } from './modes/inference/client.js';
+export { type InferenceCallOptions, InferenceClient, type InferenceClientOptions } from './modes/inference/client.js';
 export {
   InferenceServer,
   type InferenceServerOptions,

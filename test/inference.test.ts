@@ -342,6 +342,37 @@ describe('inference: deadlines and cancellation', () => {
     expect((e2 as TimeoutError).timeoutMs).toBe(150);
   });
 
+  it('retry: a timed-out attempt is sent again with the same key; an idempotent interface runs once per key', async () => {
+    const runs = { once: 0, plain: 0 };
+    const slow = (which: 'once' | 'plain') => async (p: unknown) => {
+      runs[which]++;
+      await new Promise((r) => setTimeout(r, 400));
+      return { p, run: runs[which] };
+    };
+    const server = await startServer((s) => {
+      s.registerInterface('once', slow('once'), { idempotent: true });
+      s.registerInterface('plain', slow('plain'));
+    });
+    expect(server.describe()).toEqual({ once: { idempotent: true }, plain: {} });
+    const client = connect(server.port);
+    const retry = { timeoutMs: 3000, retry: 2, attemptTimeoutMs: 120 };
+    // Three attempts reach the server: the second and third wait for the first run's result.
+    expect(await client.call('once', 7, retry)).toEqual({ p: 7, run: 1 });
+    expect(runs.once).toBe(1);
+    // Not idempotent: every attempt runs the handler (the caller gets the last attempt's result).
+    expect(await client.call('plain', 8, retry)).toEqual({ p: 8, run: 3 });
+    expect(runs.plain).toBe(3);
+    // Every attempt timing out: one TimeoutError at the call's deadline, naming the attempts.
+    const t0 = performance.now();
+    const e = await client.call('once', 9, { timeoutMs: 300, retry: 1 }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(TimeoutError);
+    expect((e as TimeoutError).timeoutMs).toBe(300);
+    expect((e as Error).message).toContain('2 attempts');
+    expect(performance.now() - t0).toBeLessThan(1000);
+    await expect(client.call('once', 1, { retry: -1 })).rejects.toThrow(InvalidArgumentError);
+    await expect(client.call('once', 1, { retry: 1, attemptTimeoutMs: 0 })).rejects.toThrow(InvalidArgumentError);
+  });
+
   it('an AbortSignal aborts a waiting call with AbortError; its late reply is dropped and the client goes on', async () => {
     const hold = gate();
     let started = false;

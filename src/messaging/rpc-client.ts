@@ -8,7 +8,7 @@
 import { type Settle, withDeadline } from '../core/deadline.js';
 import { DEFAULT_MAX_PENDING_CALLS, DEFAULT_TIMEOUT_MS } from '../core/defaults.js';
 import { describeEndpoint } from '../core/endpoint.js';
-import { AuthenticationError, ClosedError, LimitError } from '../core/errors.js';
+import { AuthenticationError, ClosedError, InvalidArgumentError, LimitError, TimeoutError } from '../core/errors.js';
 import { StatusEvents } from '../core/status-events.js';
 import type { ConnectionStatus, Endpoint } from '../core/types.js';
 import type { RequestSocket, Transport } from '../transport/types.js';
@@ -28,6 +28,30 @@ export interface KeyedCallOptions extends CallOptions {
   /** Idempotency key (1..128 characters): a server that registered the method as idempotent answers a retry with
    * the same key with the first call's result instead of running it again. */
   key?: string;
+}
+
+/** Options of a call that may be sent again after a timeout (see {@link RpcClient.call}). */
+export interface RetryCallOptions extends KeyedCallOptions {
+  /**
+   * Times the request is sent again, with the same idempotency key and the time left, when an attempt times out
+   * (0..{@link MAX_RETRIES}; default 0). Only for methods the server answers once per key: over NATS a retry may
+   * reach another server of the service, which runs the handler unless the first server had answered.
+   */
+  retry?: number;
+  /** How long each attempt but the last waits, in ms. @default the deadline divided by `retry + 1` */
+  attemptTimeoutMs?: number;
+}
+
+/** Most retries of one call ({@link RetryCallOptions.retry}). */
+export const MAX_RETRIES = 8;
+
+/** A random idempotency key: 32 hex digits. */
+export function newIdempotencyKey(): string {
+  const b = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(b);
+  let s = '';
+  for (const x of b) s += x.toString(16).padStart(2, '0');
+  return s;
 }
 
 /** Added to the timeout message of a CURVE client that is not connected: libzmq reports some refusals as silence. */
@@ -113,7 +137,19 @@ export class RpcClient {
    * late, and a late reply is dropped), {@link AbortError} when `signal` aborts, {@link AuthenticationError} as soon
    * as the server refuses this client's security (and at once while it does), the server's error otherwise.
    */
-  call(method: string, name: string | undefined, payload: unknown, options: KeyedCallOptions = {}): Promise<unknown> {
+  call(method: string, name: string | undefined, payload: unknown, options: RetryCallOptions = {}): Promise<unknown> {
+    if (options.retry !== undefined && options.retry !== 0) return this.callRetrying(method, name, payload, options);
+    return this.attempt(method, name, payload, options, undefined);
+  }
+
+  /** One request: waits `options.timeoutMs`, and tells the server the caller waits `serverMs` (or as long). */
+  private attempt(
+    method: string,
+    name: string | undefined,
+    payload: unknown,
+    options: KeyedCallOptions,
+    serverMs: number | undefined,
+  ): Promise<unknown> {
     if (this.closed) return Promise.reject(new ClosedError('client is closed'));
     if (this.socket.failure) return Promise.reject(this.socket.failure);
     if (this.socket.status === 'unauthorized') return Promise.reject(this.authError());
@@ -134,7 +170,15 @@ export class RpcClient {
       },
       (settle) => {
         // The server gets the time left, so it can abandon the handler when the caller has given up.
-        const frames = encodeRequest(id, method, name, payload, this.options.encode, timeoutMs, options.key);
+        const frames = encodeRequest(
+          id,
+          method,
+          name,
+          payload,
+          this.options.encode,
+          serverMs ?? timeoutMs,
+          options.key,
+        );
         const entry: Pending = { ...settle, settled: false };
         this.pending.set(id, entry);
         this.socket.send(frames, () => entry.settled);
@@ -144,6 +188,48 @@ export class RpcClient {
         };
       },
     );
+  }
+
+  /**
+   * Sends the request up to `retry + 1` times, one key for all: every attempt but the last ends at
+   * `attemptTimeoutMs`, the last at the call's deadline; only a {@link TimeoutError} leads to another attempt. Each
+   * request carries the time left to the call's deadline as `d`.
+   */
+  private async callRetrying(
+    method: string,
+    name: string | undefined,
+    payload: unknown,
+    options: RetryCallOptions,
+  ): Promise<unknown> {
+    const { retry = 0, attemptTimeoutMs, ...rest } = options;
+    if (!Number.isSafeInteger(retry) || retry < 0 || retry > MAX_RETRIES) {
+      throw new InvalidArgumentError('retry', `must be an integer from 0 to ${MAX_RETRIES}`);
+    }
+    const timeoutMs = options.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const attemptMs = attemptTimeoutMs ?? timeoutMs / (retry + 1);
+    if (!(attemptMs > 0)) throw new InvalidArgumentError('attemptTimeoutMs', 'must be a positive number');
+    const key = options.key ?? newIdempotencyKey();
+    const end = performance.now() + timeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      const left = end - performance.now();
+      const last = attempt >= retry || left <= attemptMs;
+      try {
+        // The server is told the whole time left: a server that is slow, not dead, goes on with the call, and a retry
+        // that reaches it waits for that result.
+        const waitMs = last ? Math.max(1, left) : attemptMs;
+        return await this.attempt(method, name, payload, { ...rest, key, timeoutMs: waitMs }, Math.max(1, left));
+      } catch (e) {
+        if (last || !(e instanceof TimeoutError) || options.signal?.aborted) {
+          if (e instanceof TimeoutError && attempt > 0) {
+            const what = name === undefined ? method : `${method} ${JSON.stringify(name)}`;
+            throw new TimeoutError(`${what} timed out after ${timeoutMs} ms and ${attempt + 1} attempts`, timeoutMs, {
+              cause: e,
+            });
+          }
+          throw e;
+        }
+      }
+    }
   }
 
   private settle(id: number, error: unknown, value?: unknown): void {

@@ -47,9 +47,10 @@ export interface HandleOptions {
    * Requests carrying an idempotency key (`u`) are answered once per key: a retry while the first is running waits
    * for its result, a retry after it gets the same result (kept for the last {@link IDEMPOTENT_KEYS_MAX} keys, at
    * most {@link IDEMPOTENT_TTL_MS}), without running the handler again. Errors are not kept: a failed call may be
-   * retried.
+   * retried. A function decides per request, from its name (the inference server's interfaces registered
+   * idempotent).
    */
-  idempotent?: boolean;
+  idempotent?: boolean | ((name: string | undefined) => boolean);
 }
 
 /** Idempotency keys remembered at most, per server. */
@@ -155,7 +156,7 @@ interface Call {
 export class RpcServer {
   private sockets: ReplySocket[] = [];
   private readonly handlers = new Map<string, RequestHandler>();
-  private readonly idempotent = new Set<string>();
+  private readonly idempotent = new Map<string, (name: string | undefined) => boolean>();
   private readonly kept = new Map<string, KeptResult>();
   private readonly inFlight = new Map<string, number>();
   private readonly lastSeen = new Map<string, number>();
@@ -201,7 +202,9 @@ export class RpcServer {
   /** Registers the handler of `method`. */
   handle(method: string, handler: RequestHandler, options: HandleOptions = {}): void {
     this.handlers.set(method, handler);
-    if (options.idempotent) this.idempotent.add(method);
+    const idempotent = options.idempotent;
+    if (typeof idempotent === 'function') this.idempotent.set(method, idempotent);
+    else if (idempotent) this.idempotent.set(method, () => true);
     else this.idempotent.delete(method);
   }
 
@@ -387,7 +390,9 @@ export class RpcServer {
     };
     this.running.add(call);
     const dedupeKey =
-      env.key !== undefined && this.idempotent.has(env.method) ? `${env.method}\u0000${env.key}` : undefined;
+      env.key !== undefined && this.idempotent.get(env.method)?.(env.name) === true
+        ? `${env.method}\u0000${env.key}`
+        : undefined;
     if (dedupeKey !== undefined) {
       const kept = this.keptFor(dedupeKey);
       if (kept?.waiting) {

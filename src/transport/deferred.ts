@@ -11,6 +11,8 @@ import { EdgeMLError } from '../core/errors.js';
 import type { ConnectionStatus, Endpoint, Frame, PeerId } from '../core/types.js';
 import type {
   ClientHandlers,
+  Journal,
+  JournalOptions,
   PublishSocket,
   ReplySocket,
   ReplySocketOptions,
@@ -105,6 +107,13 @@ export class DeferredTransport implements Transport {
     );
     // Reported to whoever binds or connects; never an unhandled rejection.
     this.loading.catch(() => undefined);
+  }
+
+  /** The loaded transport's journal. @throws {@link EdgeMLError} when it keeps none */
+  async openJournal(endpoint: Endpoint, name: string, options: JournalOptions & { stream?: string }): Promise<Journal> {
+    const t = this.loaded ?? (await this.loading);
+    if (!t.openJournal) throw new EdgeMLError(`the ${endpoint.scheme}:// transport keeps no journals`);
+    return t.openJournal(endpoint, name, options);
   }
 
   async bindReply(

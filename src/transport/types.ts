@@ -91,6 +91,28 @@ export interface ClientHandlers {
 }
 
 /** A way to move frames. Implementations: `ZmqTransport` (`tcp://`, the default), `InprocTransport` (`inproc://`). */
+/** Limits of a {@link Journal}, those of the table it backs. */
+export interface JournalOptions {
+  /** Most messages kept. */
+  maxMessages: number;
+  /** Most bytes kept (as the journal counts them: encoded messages). */
+  maxBytes: number;
+  /** `true`: a full journal drops its oldest messages; `false`: it refuses new ones. */
+  discardOld: boolean;
+}
+
+/** A durable, bounded log of messages kept outside the process (NATS JetStream): a trainer table's items. */
+export interface Journal {
+  /** The messages held, oldest first. */
+  load(): Promise<Frame[][]>;
+  /** Appends one message; resolves once it is stored; rejects (a `LimitError`) when it does not fit */
+  append(frames: Frame[]): Promise<void>;
+  /** Removes all but the newest `n` messages. */
+  keepNewest(n: number): Promise<void>;
+  /** Releases the connection (the messages stay). */
+  close(): Promise<void>;
+}
+
 export interface Transport {
   /** Binds a reply socket; `onRequest` is called for every message received, with the sender's identity. */
   bindReply(
@@ -117,4 +139,9 @@ export interface Transport {
     onMessage: (topic: string, frames: Frame[]) => void,
     options?: SocketOptions & ClientHandlers,
   ): SubscribeSocket;
+  /**
+   * Opens (creating it when needed) the journal `name` of the service at `endpoint`; only transports with durable
+   * storage have it (NATS, with JetStream). `stream` names the storage, when given.
+   */
+  openJournal?(endpoint: Endpoint, name: string, options: JournalOptions & { stream?: string }): Promise<Journal>;
 }

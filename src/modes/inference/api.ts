@@ -17,6 +17,8 @@ export const M_DESCRIBE = 'describe';
 export interface InterfaceDescription {
   /** Payload keys whose images the interface wants in a given size and encoding (docs/protocol.md, "Methods"). */
   input?: ImageSpecs;
+  /** Registered with `idempotent: true`: a client may send a timed-out call again (`call(..., { retry: 1 })`). */
+  idempotent?: true;
 }
 
 /** One interface's request payload and reply. */

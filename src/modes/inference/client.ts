@@ -9,7 +9,7 @@ import { InvalidArgumentError } from '../../core/errors.js';
 import type { ConnectionStatus } from '../../core/types.js';
 import { decodeImagesIn, encodeImagesAt, imageDecodeOptions } from '../../image/payload.js';
 import { ClientEndpoint, type ClientOptions, rpcClientOptions } from '../../messaging/mode-options.js';
-import { type CallOptions, RpcClient } from '../../messaging/rpc-client.js';
+import { type CallOptions, type RetryCallOptions, RpcClient } from '../../messaging/rpc-client.js';
 import { M_PING } from '../../messaging/rpc-server.js';
 import type { ImageDecodeOptions } from '../../tensor/image.js';
 import {
@@ -34,6 +34,13 @@ export interface InferenceClientOptions extends ClientOptions {
   /** Decode every image in a reply to a uint8 tensor (`true`, or the decode limits). Off by default. */
   decodeImages?: boolean | ImageDecodeOptions;
 }
+
+/**
+ * Options of {@link InferenceClient.call}: a deadline and signal, and for interfaces registered `idempotent` on the
+ * server, `retry`: after an attempt times out (its worker died, say) the call is sent again with the same
+ * idempotency key and the time left, which over NATS reaches a live worker of the service.
+ */
+export type InferenceCallOptions = RetryCallOptions;
 
 /**
  * Calls the interfaces of an `InferenceServer`. The client connects in the background and reconnects by itself: a
@@ -100,7 +107,10 @@ export class InferenceClient<Api extends InferenceApi<Api> = UntypedApi> {
   }
 
   /**
-   * Calls interface `name` with `payload` and resolves with its result.
+   * Calls interface `name` with `payload` and resolves with its result. With `retry: n` (only for an interface the
+   * server registered `idempotent`), each attempt but the last waits `attemptTimeoutMs` (default: the deadline
+   * divided by `n + 1`) and one that times out is sent again with the same idempotency key; the whole call still
+   * ends at `timeoutMs`.
    * @throws {@link NotFoundError} for an unknown interface (the message lists the available ones),
    * {@link RemoteError} when the handler threw, {@link TimeoutError} at the deadline, {@link AbortError} on abort,
    * {@link AuthenticationError} when the server refuses this client's security.
@@ -108,13 +118,13 @@ export class InferenceClient<Api extends InferenceApi<Api> = UntypedApi> {
   async call<K extends keyof Api & string>(
     name: K,
     ...[payload, options]: undefined extends Api[K]['request']
-      ? [payload?: Api[K]['request'], options?: CallOptions]
-      : [payload: Api[K]['request'], options?: CallOptions]
+      ? [payload?: Api[K]['request'], options?: InferenceCallOptions]
+      : [payload: Api[K]['request'], options?: InferenceCallOptions]
   ): Promise<Api[K]['reply']> {
     checkName(name);
     let body: unknown = payload ?? null;
     if (this.resize) {
-      const input = (await this.describeCached(name, options))[name]?.input;
+      const input = (await this.describeCached(name, deadlineOf(options)))[name]?.input;
       if (input !== undefined) body = await encodeImagesAt(body, input);
     }
     const reply = await this.rpc.call(M_CALL, name, body, options);
@@ -181,4 +191,12 @@ export class InferenceClient<Api extends InferenceApi<Api> = UntypedApi> {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** The deadline and signal of a call's options, without its retry and key (for the calls made on its behalf). */
+function deadlineOf(options: InferenceCallOptions | undefined): CallOptions {
+  const out: CallOptions = {};
+  if (options?.timeoutMs !== undefined) out.timeoutMs = options.timeoutMs;
+  if (options?.signal !== undefined) out.signal = options.signal;
+  return out;
 }

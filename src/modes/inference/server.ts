@@ -34,6 +34,13 @@ export interface InterfaceOptions {
    * tensors): pair this with the server's `decodeImages` to get tensors whichever way they came.
    */
   input?: Readonly<Record<string, ImageSpec>>;
+  /**
+   * Calls that carry an idempotency key (a client's `call(name, payload, { retry: 1 })`) are run once per key on this
+   * server: a retry of a call still running waits for its result, a retry of one answered gets the same result
+   * (errors are not kept). Only for handlers that may run twice without harm: over NATS a retry may reach another
+   * server of the service, which runs the call again unless it was answered. `describe` reports `idempotent: true`.
+   */
+  idempotent?: boolean;
 }
 
 /** Counters of an {@link InferenceServer}: those of every server, and the batches formed per batched interface. */
@@ -75,6 +82,8 @@ export class InferenceServer<Api extends InferenceApi<Api> = UntypedApi> {
   private readonly handlers = new Map<string, InferenceHandler>();
   private readonly batchers = new Map<string, Batcher<unknown, unknown>>();
   private readonly descriptions = new Map<string, InterfaceDescription>();
+  /** Interfaces whose keyed calls are answered once per key. */
+  private readonly idempotent = new Set<string>();
 
   /**
    * @param options a port number (the seed's shape), or the options: `{ port, host }` or `{ listen: urls }`
@@ -91,19 +100,23 @@ export class InferenceServer<Api extends InferenceApi<Api> = UntypedApi> {
     this.endpoints = new ServerEndpoints(opts, opts.port ?? 0);
     this.rpc = new RpcServer(rpcServerOptions(opts));
     const decode = imageDecodeOptions(opts.decodeImages, opts.limits);
-    this.rpc.handle(M_CALL, (payload, ctx) => {
-      const name = ctx.name;
-      const fn = name === undefined ? undefined : this.handlers.get(name);
-      if (!fn || name === undefined) {
-        const known = [...this.handlers.keys()];
-        throw new NotFoundError(
-          `unknown interface ${peerText(name)}; available: ${known.length ? known.join(', ') : '(none)'}`,
-        );
-      }
-      const context = { name, peer: ctx.peer, signal: ctx.signal };
-      if (decode === undefined) return fn(payload, context);
-      return decodeImagesIn(payload, decode).then((p) => fn(p, context));
-    });
+    this.rpc.handle(
+      M_CALL,
+      (payload, ctx) => {
+        const name = ctx.name;
+        const fn = name === undefined ? undefined : this.handlers.get(name);
+        if (!fn || name === undefined) {
+          const known = [...this.handlers.keys()];
+          throw new NotFoundError(
+            `unknown interface ${peerText(name)}; available: ${known.length ? known.join(', ') : '(none)'}`,
+          );
+        }
+        const context = { name, peer: ctx.peer, signal: ctx.signal };
+        if (decode === undefined) return fn(payload, context);
+        return decodeImagesIn(payload, decode).then((p) => fn(p, context));
+      },
+      { idempotent: (name) => name !== undefined && this.idempotent.has(name) },
+    );
     this.rpc.handle(M_INTERFACES, () => [...this.handlers.keys()]);
     this.rpc.handle(M_DESCRIBE, () => this.describe());
   }
@@ -130,6 +143,13 @@ export class InferenceServer<Api extends InferenceApi<Api> = UntypedApi> {
     if (typeof fn !== 'function') throw new InvalidArgumentError('fn', 'must be a function');
     const description: InterfaceDescription = {};
     if (options.input !== undefined) description.input = checkImageSpecs('input', options.input);
+    if (options.idempotent !== undefined && typeof options.idempotent !== 'boolean') {
+      throw new InvalidArgumentError('idempotent', 'must be a boolean');
+    }
+    if (options.idempotent) {
+      description.idempotent = true;
+      this.idempotent.add(name);
+    } else this.idempotent.delete(name);
     this.descriptions.set(name, description);
     this.batchers.delete(name);
     if (options.batch) {
@@ -144,6 +164,7 @@ export class InferenceServer<Api extends InferenceApi<Api> = UntypedApi> {
   unregisterInterface(name: keyof Api & string): boolean {
     this.batchers.delete(name);
     this.descriptions.delete(name);
+    this.idempotent.delete(name);
     return this.handlers.delete(name);
   }
 

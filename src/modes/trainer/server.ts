@@ -23,6 +23,7 @@ import {
 import { type RequestContext, RpcServer, type ServerStats } from '../../messaging/rpc-server.js';
 import { TrainerConfig, type TrainerConfigOptions } from './config.js';
 import { FairQueue } from './fair-queue.js';
+import { TableJournals } from './journals.js';
 import { type FileLimits, loadTrainerData, saveTrainerData } from './persist.js';
 import { type SampleOptions, type TableStats, TableStore, type WaitOptions } from './tables.js';
 import { M_REQUEST, M_TRAIN, TRAINER_MODE, WEIGHTS_TOPIC, type WeightsMessage } from './wire.js';
@@ -48,6 +49,15 @@ export interface TrainerServerOptions extends ServerOptions {
   /** Pending train steps one client may hold (so one flooding actor cannot starve the others); more are answered
    * with a `LimitError` and not stored. @default {@link DEFAULT_MAX_PENDING_TRAIN_STEPS_PER_CLIENT} */
   maxPendingTrainStepsPerClient?: number;
+  /**
+   * Keep every table in a NATS JetStream stream (needs a `nats://` endpoint in `listen` and `@nats-io/jetstream`):
+   * each stored train step is appended to its table's stream before the step is answered, `take()` removes the
+   * items taken, and `start()` loads the stream back into the table, so a trainer killed and restarted keeps its
+   * tables. One stream per table, `<stream>-<table>` (default `<stream>`: `<prefix>_<service>`, `edgeml_trainer`),
+   * limited like the table: max msgs its `size`, max bytes its `maxBytes` (counted on the encoded items, a little
+   * larger than `payloadBytes`), discard old for FIFO tables and new otherwise. See docs/trainer.md.
+   */
+  jetstream?: { stream?: string };
 }
 
 /** Options of {@link TrainerServer.makeFromFile}. */
@@ -71,6 +81,8 @@ export interface TrainerServerStats extends ServerStats {
   busyRejections: number;
   /** Per-table counters. */
   tables: Record<string, TableStats>;
+  /** With `jetstream`: appends and removals the stream did not take (the items stay in memory). */
+  journalErrors?: number;
 }
 
 /**
@@ -106,6 +118,8 @@ export class TrainerServer {
   private busyRejections = 0;
   private readonly queue = new FairQueue();
   private started = false;
+  /** With `jetstream`: each table's stream. */
+  private readonly journals: TableJournals | undefined;
 
   /**
    * @param config the config (a {@link TrainerConfig} or its plain fields)
@@ -133,6 +147,15 @@ export class TrainerServer {
     this.maxPendingPerClient = options.maxPendingTrainStepsPerClient ?? DEFAULT_MAX_PENDING_TRAIN_STEPS_PER_CLIENT;
     if (!Number.isSafeInteger(this.maxPendingPerClient) || this.maxPendingPerClient < 1) {
       throw new InvalidArgumentError('maxPendingTrainStepsPerClient', 'must be a positive integer');
+    }
+    if (options.jetstream !== undefined) {
+      const js = options.jetstream as unknown;
+      if (typeof js !== 'object' || js === null) throw new InvalidArgumentError('jetstream', 'must be { stream? }');
+      const stream = (js as { stream?: unknown }).stream;
+      if (stream !== undefined && typeof stream !== 'string') {
+        throw new InvalidArgumentError('jetstream.stream', 'must be a string');
+      }
+      this.journals = new TableJournals(stream);
     }
     for (const t of this.config.dataTable) this.tables.set(t.name, new TableStore(t));
     this.endpoints = new ServerEndpoints(options, this.config.portNumber);
@@ -165,6 +188,7 @@ export class TrainerServer {
       );
     }
     table.insert(payload);
+    const stored = this.journals?.append(name, payload);
     this.pending++;
     this.pendingByPeer.set(ctx.peer, mine + 1);
     const callback = this.trainCallback;
@@ -173,12 +197,15 @@ export class TrainerServer {
     const run = this.queue.push(ctx.peer, () =>
       untilAborted(callback ? callback(name, payload, tctx) : null, ctx.signal),
     );
-    return run.finally(() => {
+    const done = run.finally(() => {
       this.pending--;
       const left = (this.pendingByPeer.get(ctx.peer) ?? 1) - 1;
       if (left > 0) this.pendingByPeer.set(ctx.peer, left);
       else this.pendingByPeer.delete(ctx.peer);
     });
+    if (stored === undefined) return done;
+    // Answered once stored in the stream too: an acknowledged step survives the trainer's death.
+    return Promise.all([done, stored]).then(([result]) => result);
   }
 
   private onRequest(payload: unknown, ctx: RequestContext): unknown {
@@ -215,8 +242,10 @@ export class TrainerServer {
     this.boundBroadcastPort = broadcastPort;
     let port: number;
     try {
+      await this.journals?.open(this.endpoints.rpc(), this.tables);
       [port = this.config.portNumber] = await this.rpc.start(this.endpoints.rpc());
     } catch (e) {
+      await this.journals?.close();
       await this.publisher.stop();
       throw e;
     }
@@ -253,6 +282,7 @@ export class TrainerServer {
     this.started = false;
     await this.rpc.stop();
     await this.publisher.stop();
+    await this.journals?.close();
     for (const t of this.tables.values()) t.cancelWaits();
   }
 
@@ -303,13 +333,17 @@ export class TrainerServer {
   /** Removes and returns the oldest `n` items of table `name` (all by default), oldest first.
    * @throws {@link NotFoundError} for an unknown table */
   take(name: string, n?: number): unknown[] {
-    return this.table(name).take(n);
+    const table = this.table(name);
+    const out = table.take(n);
+    if (out.length > 0) this.journals?.keepNewest(name, table.size);
+    return out;
   }
 
   /** Stores `item` in table `name` locally, as a `trainStep` would (without running the train callback).
    * @throws {@link NotFoundError} for an unknown table, {@link LimitError} when a non-FIFO table is full */
   insert(name: string, item: unknown): void {
     this.table(name).insert(item);
+    void this.journals?.append(name, item);
   }
 
   /** Counters of table `name` (size, inserted, dropped, rejected, taken); `undefined` for an unknown table. */
@@ -342,6 +376,7 @@ export class TrainerServer {
       pendingTrainSteps: this.pending,
       busyRejections: this.busyRejections,
       tables,
+      ...(this.journals ? { journalErrors: this.journals.errors } : {}),
     };
   }
 

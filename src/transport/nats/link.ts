@@ -172,6 +172,11 @@ export class NatsLink {
     else this.readyWaiters.push(f);
   }
 
+  /** The NATS connection while it is up (for JetStream). */
+  get connection(): NatsConnection | undefined {
+    return this.nc;
+  }
+
   /** Largest NATS message body this link sends. */
   get maxBody(): number {
     const max = this.nc?.info?.max_payload ?? 1024 * 1024;

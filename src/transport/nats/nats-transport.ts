@@ -11,13 +11,15 @@
  * @module
  */
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../../core/defaults.js';
-import type { EdgeMLError } from '../../core/errors.js';
+import { type EdgeMLError, InvalidArgumentError } from '../../core/errors.js';
 import type { Endpoint, Frame, PeerId } from '../../core/types.js';
 import { checkNatsOptions, DEFAULT_NATS_PREFIX, type NatsOptions } from '../nats-options.js';
 import type {
   Address,
   ClientHandlers,
   ConnectionStatus,
+  Journal,
+  JournalOptions,
   PublishSocket,
   ReplySocket,
   RequestSocket,
@@ -26,6 +28,7 @@ import type {
   Transport,
 } from '../types.js';
 import { NatsRequestSocket, NatsSubscribeSocket } from './client-sockets.js';
+import { NatsJournal, streamToken } from './journal.js';
 import { NatsLink, natsModule } from './link.js';
 import { NatsPublishSocket, NatsReplySocket, type ReceiveLimits } from './server-sockets.js';
 import { Subjects, serviceOf } from './subjects.js';
@@ -166,6 +169,25 @@ export class NatsTransport implements Transport {
       this.limits(options),
       options,
     );
+  }
+
+  /**
+   * A JetStream stream backing table `name`: `<stream>-<name>` (default `<stream>`: the prefix and service,
+   * `edgeml_trainer`), on subject `<prefix>.<service>.table.<name>`.
+   */
+  async openJournal(address: Address, name: string, options: JournalOptions & { stream?: string }): Promise<Journal> {
+    const subjects = this.subjects(address);
+    if (options.stream !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(options.stream)) {
+      throw new InvalidArgumentError('jetstream.stream', 'must be 1..64 of [A-Za-z0-9_-]');
+    }
+    const base = options.stream ?? `${this.prefix.replace(/\./g, '_')}_${serviceOf(address as Endpoint)}`;
+    const link = await this.serverLink(address);
+    try {
+      return await NatsJournal.open(link, `${base}-${streamToken(name)}`, subjects.table(name), options);
+    } catch (e) {
+      await link.unref();
+      throw e;
+    }
   }
 
   private failed(error: EdgeMLError, handlers: ClientHandlers | undefined): FailedSocket {

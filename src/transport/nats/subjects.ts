@@ -63,6 +63,10 @@ export class Subjects {
   topic(topic: string): string {
     return `${this.base}.pub.${topicToken(topic)}`;
   }
+  /** The JetStream subject of a trainer table's items (`jetstream` option). */
+  table(name: string): string {
+    return `${this.base}.table.${topicToken(name)}`;
+  }
   /** Subscription announcements (late joiners). */
   get subscribe(): string {
     return `${this.base}.sub`;

@@ -1,0 +1,121 @@
+/**
+ * Idempotent interfaces retried over NATS, against a real nats-server: three inference workers in child processes
+ * behind one service, one SIGKILLed mid-call under load. With `retry: 1` the calls the dead worker had taken are
+ * sent again with the same key and answered by a live worker; every call is answered once, and no key runs on two
+ * live workers.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import '../src/nats.js';
+import { InferenceClient } from '../src/index.js';
+import { waitFor } from './helpers.js';
+import { NATS_SKIP_REASON, type NatsServerProcess, startNatsServer } from './nats-server.js';
+
+const WORKER = join(import.meta.dirname, 'fixtures', 'nats-worker.ts');
+
+interface Worker {
+  name: string;
+  child: ChildProcess;
+  /** Calls this worker started (`did n` lines). */
+  did: number[];
+  ready: boolean;
+}
+
+let nats: NatsServerProcess;
+const workers: Worker[] = [];
+let client: InferenceClient | undefined;
+
+function startWorker(url: string, name: string): Worker {
+  const child = spawn(process.execPath, ['--import', 'tsx', WORKER, url, name], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const w: Worker = { name, child, did: [], ready: false };
+  let buffered = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buffered += d.toString('utf8');
+    const lines = buffered.split('\n');
+    buffered = lines.pop()!;
+    for (const line of lines) {
+      if (line === 'ready') w.ready = true;
+      else if (line.startsWith('did ')) w.did.push(Number(line.slice(4)));
+    }
+  });
+  workers.push(w);
+  return w;
+}
+
+function exited(w: Worker): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (w.child.exitCode !== null || w.child.signalCode !== null) return resolve();
+    w.child.once('exit', () => resolve());
+  });
+}
+
+type Outcome = { n: number; worker?: string; error?: unknown };
+
+describe.skipIf(NATS_SKIP_REASON !== undefined)(`NATS retry (${NATS_SKIP_REASON ?? 'nats-server found'})`, () => {
+  let url: string;
+
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    url = `${nats.url}/retry`;
+    for (const name of ['w1', 'w2', 'w3']) startWorker(url, name);
+    await waitFor(() => workers.every((w) => w.ready), 'three workers to serve', 20_000);
+  }, 30_000);
+
+  afterAll(async () => {
+    await client?.close();
+    for (const w of workers) {
+      const done = exited(w);
+      w.child.kill('SIGTERM');
+      await done;
+    }
+    await nats?.stop();
+  });
+
+  it('a worker SIGKILLed mid-call: with retry its calls succeed on another worker, each answered and run once', async () => {
+    client = new InferenceClient(url);
+    const c = client;
+    const outcomes: Outcome[] = [];
+    let n = 0;
+    let stopAt = Number.POSITIVE_INFINITY;
+    const callers = Array.from({ length: 12 }, async () => {
+      while (outcomes.length < stopAt) {
+        const mine = ++n;
+        try {
+          const r = (await c.call('work-once', { n: mine, ms: 60 }, { timeoutMs: 4000, retry: 1 })) as Outcome;
+          outcomes.push({ n: r.n, worker: r.worker! });
+        } catch (error) {
+          outcomes.push({ n: mine, error });
+        }
+      }
+    });
+    const victim = workers.find((w) => w.name === 'w1')!;
+    await waitFor(() => outcomes.filter((o) => o.worker === 'w1').length >= 10, 'w1 to answer under load');
+    const gone = exited(victim);
+    victim.child.kill('SIGKILL');
+    await gone;
+    stopAt = outcomes.length + 150;
+    await Promise.all(callers);
+
+    // Every call succeeded, and each was answered once.
+    expect(outcomes.filter((o) => o.error !== undefined)).toEqual([]);
+    const answered = outcomes.map((o) => o.n);
+    expect(new Set(answered).size).toBe(answered.length);
+    expect(answered.length).toBe(n);
+    // The calls w1 had started and never answered: there were some, and a live worker answered each.
+    const byW1 = new Set(outcomes.filter((o) => o.worker === 'w1').map((o) => o.n));
+    const lost = victim.did.filter((x) => !byW1.has(x));
+    expect(lost.length).toBeGreaterThan(0);
+    const answerOf = new Map(outcomes.map((o) => [o.n, o.worker]));
+    for (const x of lost) expect(['w2', 'w3']).toContain(answerOf.get(x));
+    // No key ran on two live workers, nor twice on one; a key ran twice only when the first run died with w1.
+    const live = workers.filter((w) => w !== victim).flatMap((w) => w.did);
+    expect(new Set(live).size).toBe(live.length);
+    const runs = [...victim.did, ...live];
+    const twice = runs.filter((x, i) => runs.indexOf(x) !== i);
+    expect(new Set(twice)).toEqual(new Set(twice.filter((x) => lost.includes(x))));
+    for (const x of byW1) expect(live).not.toContain(x);
+  }, 30_000);
+});
