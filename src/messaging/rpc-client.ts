@@ -5,10 +5,16 @@
  * @module
  */
 
-import { type Settle, withDeadline } from '../core/deadline.js';
 import { DEFAULT_MAX_PENDING_CALLS, DEFAULT_TIMEOUT_MS } from '../core/defaults.js';
 import { describeEndpoint } from '../core/endpoint.js';
-import { AuthenticationError, ClosedError, InvalidArgumentError, LimitError, TimeoutError } from '../core/errors.js';
+import {
+  AbortError,
+  AuthenticationError,
+  ClosedError,
+  InvalidArgumentError,
+  LimitError,
+  TimeoutError,
+} from '../core/errors.js';
 import { StatusEvents } from '../core/status-events.js';
 import type { ConnectionStatus, Endpoint } from '../core/types.js';
 import type { RequestSocket, Transport } from '../transport/types.js';
@@ -74,8 +80,18 @@ export interface RpcClientOptions {
   onStatus?: (status: ConnectionStatus) => void;
 }
 
-interface Pending extends Settle<unknown> {
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
   settled: boolean;
+  timer: ReturnType<typeof setTimeout>;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+/** A call as messages name it: the method, and the name it targets. */
+function describeCall(method: string, name: string | undefined): string {
+  return name === undefined ? method : `${method} ${JSON.stringify(name)}`;
 }
 
 /** The client side: sends requests, matches replies by id, enforces deadlines. */
@@ -158,36 +174,44 @@ export class RpcClient {
     const timeoutMs = options.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
-    const what = name === undefined ? method : `${method} ${JSON.stringify(name)}`;
-    return withDeadline<unknown>(
-      {
-        timeoutMs,
-        signal: options.signal,
-        what,
-        timeoutMessage: () =>
-          `${what} timed out after ${timeoutMs} ms (server ${describeEndpoint(this.endpoint)} ` +
-          `${this.socket.status}${this.socket.secure && this.socket.status !== 'connected' ? CURVE_HINT : ''})`,
-      },
-      (settle) => {
-        // The server gets the time left, so it can abandon the handler when the caller has given up.
-        const frames = encodeRequest(
-          id,
-          method,
-          name,
-          payload,
-          this.options.encode,
-          serverMs ?? timeoutMs,
-          options.key,
-        );
-        const entry: Pending = { ...settle, settled: false };
-        this.pending.set(id, entry);
-        this.socket.send(frames, () => entry.settled);
-        return () => {
-          entry.settled = true;
-          this.pending.delete(id);
-        };
-      },
-    );
+    if (!(timeoutMs > 0)) return Promise.reject(new InvalidArgumentError('timeoutMs', 'must be a positive number'));
+    const signal = options.signal;
+    if (signal?.aborted)
+      return Promise.reject(new AbortError(`${describeCall(method, name)} aborted`, { cause: signal.reason }));
+    let frames: Frame[];
+    try {
+      // The server gets the time left, so it can abandon the handler when the caller has given up.
+      frames = encodeRequest(id, method, name, payload, this.options.encode, serverMs ?? timeoutMs, options.key);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    // The hot path of every call: the same semantics as `withDeadline`, with fewer allocations per call.
+    return new Promise<unknown>((resolve, reject) => {
+      const entry: Pending = {
+        resolve,
+        reject,
+        settled: false,
+        timer: setTimeout(() => {
+          this.settle(
+            id,
+            new TimeoutError(
+              `${describeCall(method, name)} timed out after ${timeoutMs} ms (server ${describeEndpoint(this.endpoint)} ` +
+                `${this.socket.status}${this.socket.secure && this.socket.status !== 'connected' ? CURVE_HINT : ''})`,
+              timeoutMs,
+            ),
+          );
+        }, timeoutMs),
+        signal,
+        onAbort: undefined,
+      };
+      if (signal) {
+        entry.onAbort = () =>
+          this.settle(id, new AbortError(`${describeCall(method, name)} aborted`, { cause: signal.reason }));
+        signal.addEventListener('abort', entry.onAbort, { once: true });
+      }
+      this.pending.set(id, entry);
+      this.socket.send(frames, () => entry.settled);
+    });
   }
 
   /**
@@ -235,6 +259,10 @@ export class RpcClient {
   private settle(id: number, error: unknown, value?: unknown): void {
     const p = this.pending.get(id);
     if (!p) return;
+    this.pending.delete(id);
+    p.settled = true;
+    clearTimeout(p.timer);
+    if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
     if (error !== undefined) p.reject(error);
     else p.resolve(value);
   }

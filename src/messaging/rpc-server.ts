@@ -38,6 +38,28 @@ export interface RequestContext {
   signal: AbortSignal;
 }
 
+/**
+ * The context a mode hands its callbacks: the peer, the name when given, and the signal, read from `ctx` only when
+ * the callback reads it (an AbortController per call costs about as much as the rest of a small call).
+ */
+export function handlerContext(ctx: RequestContext): { peer: string; readonly signal: AbortSignal };
+export function handlerContext(
+  ctx: RequestContext,
+  name: string,
+): { name: string; peer: string; readonly signal: AbortSignal };
+export function handlerContext(
+  ctx: RequestContext,
+  name?: string,
+): { name?: string; peer: string; readonly signal: AbortSignal } {
+  const out = {
+    peer: ctx.peer,
+    get signal(): AbortSignal {
+      return ctx.signal;
+    },
+  };
+  return name === undefined ? out : Object.assign(out, { name });
+}
+
 /** Serves one request; a throw or rejection goes back to the caller as an error. */
 export type RequestHandler = (payload: unknown, ctx: RequestContext) => unknown;
 

@@ -11,7 +11,7 @@ import { checkImageSpecs, encodeImagesAt, type ImageSpecs } from '../../image/pa
 import { Publisher, type PublisherStats, serveLatest } from '../../messaging/broadcast.js';
 import { serveHandshake } from '../../messaging/handshake.js';
 import { publisherOptions, rpcServerOptions, ServerEndpoints } from '../../messaging/mode-options.js';
-import { RpcServer, type ServerStats } from '../../messaging/rpc-server.js';
+import { handlerContext, RpcServer, type ServerStats } from '../../messaging/rpc-server.js';
 import { refuseDuplicateNames } from '../../wire/unique.js';
 import {
   ACTION_MODE,
@@ -111,12 +111,12 @@ export class ActionServer<Obs extends KeyedPayloads = KeyedPayloads, Acts extend
       const keys = (payload as { keys?: unknown } | null | undefined)?.keys;
       refuseDuplicateNames(keys, 'observation keys');
       const selected = this.effective.selectObservations(keys) as (keyof Obs & string)[];
-      return this.obsCallback(selected, { peer: ctx.peer, signal: ctx.signal });
+      return this.obsCallback(selected, handlerContext(ctx));
     });
     this.rpc.handle(M_ACT, (payload, ctx) => {
       const key = ctx.name;
       this.effective.checkAction(key);
-      return this.actCallback(key, payload as Acts[keyof Acts & string], { peer: ctx.peer, signal: ctx.signal });
+      return this.actCallback(key, payload as Acts[keyof Acts & string], handlerContext(ctx));
     });
   }
 

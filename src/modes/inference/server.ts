@@ -9,7 +9,7 @@ import { peerText } from '../../core/peer-text.js';
 import { checkImageSpecs, decodeImagesIn, type ImageSpec, imageDecodeOptions } from '../../image/payload.js';
 import { Batcher, type BatchOptions, type BatchStats } from '../../messaging/batching.js';
 import { rpcServerOptions, ServerEndpoints, type ServerOptions } from '../../messaging/mode-options.js';
-import { RpcServer, type ServerStats } from '../../messaging/rpc-server.js';
+import { handlerContext, RpcServer, type ServerStats } from '../../messaging/rpc-server.js';
 import type { ImageDecodeOptions } from '../../tensor/image.js';
 import {
   type BatchInferenceHandler,
@@ -111,7 +111,7 @@ export class InferenceServer<Api extends InferenceApi<Api> = UntypedApi> {
             `unknown interface ${peerText(name)}; available: ${known.length ? known.join(', ') : '(none)'}`,
           );
         }
-        const context = { name, peer: ctx.peer, signal: ctx.signal };
+        const context = handlerContext(ctx, name);
         if (decode === undefined) return fn(payload, context);
         return decodeImagesIn(payload, decode).then((p) => fn(p, context));
       },

@@ -20,7 +20,7 @@ import {
   ServerEndpoints,
   type ServerOptions,
 } from '../../messaging/mode-options.js';
-import { type RequestContext, RpcServer, type ServerStats } from '../../messaging/rpc-server.js';
+import { handlerContext, type RequestContext, RpcServer, type ServerStats } from '../../messaging/rpc-server.js';
 import { TrainerConfig, type TrainerConfigOptions } from './config.js';
 import { FairQueue } from './fair-queue.js';
 import { TableJournals } from './journals.js';
@@ -193,7 +193,7 @@ export class TrainerServer {
     this.pendingByPeer.set(ctx.peer, mine + 1);
     const callback = this.trainCallback;
     // One callback at a time; a step abandoned at its deadline no longer holds up the ones after it.
-    const tctx: TrainerContext = { peer: ctx.peer, signal: ctx.signal };
+    const tctx: TrainerContext = handlerContext(ctx);
     const run = this.queue.push(ctx.peer, () =>
       untilAborted(callback ? callback(name, payload, tctx) : null, ctx.signal),
     );
@@ -217,7 +217,7 @@ export class TrainerServer {
       );
     }
     if (!this.requestCallback) throw new NotFoundError(`request type ${type} has no request callback on the trainer`);
-    return this.requestCallback(type, payload, { peer: ctx.peer, signal: ctx.signal });
+    return this.requestCallback(type, payload, handlerContext(ctx));
   }
 
   private unknownTable(name: string | undefined): NotFoundError {
