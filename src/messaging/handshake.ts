@@ -200,7 +200,11 @@ export async function handshake(
   config: ConfigRecord,
   options?: CallOptions,
 ): Promise<void> {
-  await rpc.call(M_HELLO, undefined, { mode, config }, options);
+  const reply = (await rpc.call(M_HELLO, undefined, { mode, config }, options)) as { mode?: unknown } | null;
+  // docs/protocol.md, "Handshake": a reply is acceptance only from a server of the same mode.
+  if (typeof reply !== 'object' || reply === null || reply.mode !== mode) {
+    throw new ProtocolError(`hello: the server's reply does not name mode ${mode}`);
+  }
 }
 
 /**
