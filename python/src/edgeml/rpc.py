@@ -272,6 +272,8 @@ class RpcClient:
         self._unsent: collections.deque[tuple[int, _Call]] = collections.deque()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        #: Replies that came after their call had timed out (or matched no call), and were dropped.
+        self.late_replies = 0
         self._closed = False
         self._waker = transport.Waker()
         sock = transport.context().socket(zmq.DEALER)
@@ -337,7 +339,8 @@ class RpcClient:
         with self._lock:
             c = self._pending.pop(rid, None)
         if c is None:
-            return  # a call that timed out: dropped
+            self.late_replies += 1  # a call that timed out: dropped
+            return
         c.value, c.error = value, error
         c.event.set()
 
