@@ -132,3 +132,43 @@ describe('row 8: a handler that never settles', () => {
     expect(t.memory().peakMB).toBeLessThan(RSS_BOUND_MB);
   });
 });
+
+describe('row 9: four actors flooding the trainer', () => {
+  it('cannot starve a fifth: its steps are admitted and trained on while theirs are refused beyond their share', async () => {
+    const t = await startTarget('trainer', { trainMs: 5 });
+    const config = {
+      portNumber: t.port,
+      broadcastPort: t.broadcastPort,
+      dataTable: [{ name: 'steps', size: 1000 }],
+      requestTypes: ['info'],
+    };
+    const flooders = await Promise.all([1, 2, 3, 4].map(() => TrainerClient.connect(HOST, config)));
+    for (const f of flooders) onTestFinished(() => f.close());
+    let stop = false;
+    const refused = { flooders: 0 };
+    const floods = flooders.map(async (f, i) => {
+      while (!stop) {
+        await Promise.all(
+          Array.from({ length: 20 }, (_, j) =>
+            f.trainStep('steps', { token: `flood-${i}-${j}` }).catch((e: unknown) => {
+              if ((e as Error).name === 'LimitError') refused.flooders++;
+              else throw e;
+            }),
+          ),
+        );
+      }
+    });
+    await waitFor(() => refused.flooders > 0, 'the flooders to fill the trainer');
+    const fifth = await TrainerClient.connect(HOST, config);
+    onTestFinished(() => fifth.close());
+    // Every step of the fifth actor is admitted (before: 1 ok and 76 LimitErrors in 10 s).
+    for (let i = 0; i < 20; i++)
+      expect(await fifth.trainStep('steps', { token: `fifth-${i}` })).toEqual({ stored: true });
+    stop = true;
+    await Promise.all(floods);
+    expect(refused.flooders).toBeGreaterThan(0);
+    expect(t.callbacks().filter((l) => l.includes('fifth-'))).toHaveLength(20);
+    expect(t.alive()).toBe(true);
+    expect(t.memory().peakMB).toBeLessThan(RSS_BOUND_MB);
+  });
+});

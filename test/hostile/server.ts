@@ -29,7 +29,13 @@ export interface Target {
 
 export async function startTarget(
   kind: 'inference' | 'trainer' | 'action',
-  options: { maxMessageBytes?: number; tableMaxBytes?: number; tableFifo?: boolean; handlerTimeoutMs?: number } = {},
+  options: {
+    maxMessageBytes?: number;
+    tableMaxBytes?: number;
+    tableFifo?: boolean;
+    handlerTimeoutMs?: number;
+    trainMs?: number;
+  } = {},
 ): Promise<Target> {
   const fixture = startFixture('hostile-server.ts', [kind, JSON.stringify(options)]);
   onTestFinished(() => fixture.kill());
