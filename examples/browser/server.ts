@@ -24,7 +24,7 @@ const bundle = readFileSync((await buildBrowser()).path);
 const page = readFileSync(join(import.meta.dirname, 'index.html'));
 const detect = await loadFaceDetector();
 
-const inference = new InferenceServer({ listen: [`tcp://${host}:0`, `ws://${host}:${port + 1}/inference`] });
+const inference = new InferenceServer({ listen: [`ws://${host}:0/inference`, `tcp://${host}:0`] });
 inference.registerInterface('detect', async (payload) => {
   const { image } = payload as { image: Tensor<'uint8'> };
   const [height, width] = image.shape as [number, number, number];
@@ -40,14 +40,14 @@ const action = new ActionServer(
   { portNumber: 0, broadcastPort: 0, ...KEYS },
   () => ({ battery, pose: new Tensor('float32', pose.slice(), [3]) }),
   (key, payload) => ({ done: key, payload }),
-  { listen: [`tcp://${host}:0`, `ws://${host}:${port + 2}/action`] },
+  { listen: [`ws://${host}:0/action`, `tcp://${host}:0`] },
 );
 
 const trainer = new TrainerServer(
   { dataTable: [{ name: 'frames', size: 64 }], portNumber: 0, broadcastPort: 0 },
   () => ({ stored: true }),
   undefined,
-  { listen: [`tcp://${host}:0`, `ws://${host}:${port + 3}/trainer`] },
+  { listen: [`ws://${host}:0/trainer`, `tcp://${host}:0`] },
 );
 
 await Promise.all([inference.start(), action.start(), trainer.start()]);
@@ -66,13 +66,14 @@ const timers = [
 ];
 
 const config = JSON.stringify({
-  inference: `ws://${host}:${port + 1}/inference`,
+  // Each server's first endpoint is its WebSocket one (port 0: a free port), so `.port` is the page's port.
+  inference: `ws://${host}:${inference.port}/inference`,
   action: {
-    url: `ws://${host}:${port + 2}/action`,
+    url: `ws://${host}:${action.port}/action`,
     config: { portNumber: action.port, broadcastPort: action.broadcastPort, ...KEYS },
   },
   trainer: {
-    url: `ws://${host}:${port + 3}/trainer`,
+    url: `ws://${host}:${trainer.port}/trainer`,
     config: {
       dataTable: [{ name: 'frames', size: 64 }],
       portNumber: trainer.port,

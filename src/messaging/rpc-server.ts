@@ -144,6 +144,8 @@ export interface ServerStats {
   methods: Record<string, MethodStats>;
 }
 
+/** Requests held while a server's endpoints are still being bound; more are dropped (their callers time out). */
+const EARLY_REQUESTS_MAX = 1024;
 /** A peer counts as a client in {@link ServerStats.clients} for this long after its last message. */
 const CLIENT_ACTIVE_MS = 60_000;
 /** Fewest messages between two sweeps of silent peers (and never fewer than the peers remembered). */
@@ -253,11 +255,18 @@ export class RpcServer {
       ...(this.options.heartbeatMs !== undefined ? { heartbeatMs: this.options.heartbeatMs } : {}),
     };
     const bound: ReplySocket[] = [];
+    // A transport may deliver requests before its bind resolves (NATS, WebSocket: a request to a worker joining a
+    // service under load); they wait here, a bounded number, until every endpoint is bound.
+    const early: { index: number; peer: PeerId; frames: Frame[] }[] = [];
+    let ready = false;
     try {
       for (const [i, b] of bindings.entries()) {
         const socket: ReplySocket = await b.transport.bindReply(
           b.endpoint,
-          (peer, frames) => this.onMessage(socket, i, peer, frames),
+          (peer, frames) => {
+            if (ready) this.onMessage(bound[i] as ReplySocket, i, peer, frames);
+            else if (early.length < EARLY_REQUESTS_MAX) early.push({ index: i, peer, frames });
+          },
           { ...opts, onPeerBlocked: (peer) => this.onPeerBlocked(i, peer) },
         );
         bound.push(socket);
@@ -267,6 +276,8 @@ export class RpcServer {
       throw e;
     }
     this.sockets = bound;
+    ready = true;
+    for (const m of early.splice(0)) this.onMessage(bound[m.index] as ReplySocket, m.index, m.peer, m.frames);
     return bound.map((s) => s.port);
   }
 
