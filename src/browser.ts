@@ -61,5 +61,6 @@ export {
   type TypedArray,
   type TypedArrayConstructor,
 } from './tensor/tensor.js';
+export { Image, type ImageFormat } from './tensor/image.js';
 export type { WsClientOptions } from './transport/ws-options.js';
 export type { DecodeLimits, EncodeOptions } from './wire/codec.js';

@@ -19,6 +19,8 @@ interface Counters {
   obs: number;
   weights: number;
   errors: string[];
+  /** Bytes of the last JPEG-encoded frame the page sent. */
+  jpegBytes?: number;
 }
 
 describe.skipIf(!have)('the browser example', () => {
@@ -57,6 +59,9 @@ describe.skipIf(!have)('the browser example', () => {
     );
     const c = (await counters())!;
     expect(c.errors).toEqual([]);
+    // Frames travel JPEG-encoded: far smaller than the 320 x 240 x 3 = 230,400 raw bytes.
+    expect(c.jpegBytes).toBeGreaterThan(0);
+    expect(c.jpegBytes).toBeLessThan(230_400 / 4);
     expect(await page.textContent('#fps')).not.toBe('-');
   }, 90_000);
 });

@@ -24,7 +24,10 @@ const bundle = readFileSync((await buildBrowser()).path);
 const page = readFileSync(join(import.meta.dirname, 'index.html'));
 const detect = await loadFaceDetector();
 
-const inference = new InferenceServer({ listen: [`ws://${host}:0/inference`, `tcp://${host}:0`] });
+const inference = new InferenceServer({
+  listen: [`ws://${host}:0/inference`, `tcp://${host}:0`],
+  decodeImages: true, // JPEG frames from the page arrive decoded to uint8 HxWx3 tensors
+});
 inference.registerInterface('detect', async (payload) => {
   const { image } = payload as { image: Tensor<'uint8'> };
   const [height, width] = image.shape as [number, number, number];
