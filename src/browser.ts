@@ -47,6 +47,7 @@ export { type InferenceCallOptions, InferenceClient, type InferenceClientOptions
 export { TrainerClient, type TrainerClientOptions, type WeightsCallback } from './modes/trainer/client.js';
 export { TrainerConfig, type TrainerConfigOptions } from './modes/trainer/config.js';
 export type { WeightsMessage } from './modes/trainer/wire.js';
+export { Image, type ImageFormat } from './tensor/image.js';
 export {
   arrayTypeOf,
   DTYPES,
@@ -61,6 +62,5 @@ export {
   type TypedArray,
   type TypedArrayConstructor,
 } from './tensor/tensor.js';
-export { Image, type ImageFormat } from './tensor/image.js';
 export type { WsClientOptions } from './transport/ws-options.js';
 export type { DecodeLimits, EncodeOptions } from './wire/codec.js';
