@@ -3,45 +3,27 @@
  * (balanced calls, a worker SIGKILLed under load, a worker added under load), cams4-size calls, 100 MB weights to
  * four trainer clients (one joining late), and garbage on the service subjects.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import '../src/nats.js';
 import { TimeoutError } from '../src/core/errors.js';
 import { InferenceClient, Tensor, TrainerClient, TrainerConfig, TrainerServer } from '../src/index.js';
 import { DataTable } from '../src/modes/trainer/tables.js';
 import { waitFor } from './helpers.js';
-import { NATS_SKIP_REASON, type NatsServerProcess, startNatsServer } from './nats-server.js';
-
-const WORKER = join(import.meta.dirname, 'fixtures', 'nats-worker.ts');
-
-interface Worker {
-  name: string;
-  child: ChildProcess;
-  /** Calls this worker started (`did n` lines). */
-  did: number[];
-  ready: boolean;
-}
+import {
+  NATS_SKIP_REASON,
+  type NatsServerProcess,
+  type NatsWorker,
+  startNatsServer,
+  startNatsWorker,
+  stopWorkers,
+} from './nats-server.js';
 
 let nats: NatsServerProcess;
-const workers: Worker[] = [];
+const workers: NatsWorker[] = [];
 const cleanups: (() => unknown)[] = [];
 
-function startWorker(url: string, name: string): Worker {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER, url, name], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const w: Worker = { name, child, did: [], ready: false };
-  let buffered = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buffered += d.toString('utf8');
-    const lines = buffered.split('\n');
-    buffered = lines.pop()!;
-    for (const line of lines) {
-      if (line === 'ready') w.ready = true;
-      else if (line.startsWith('did ')) w.did.push(Number(line.slice(4)));
-    }
-  });
+function startWorker(url: string, name: string): NatsWorker {
+  const w = startNatsWorker(url, name);
   workers.push(w);
   return w;
 }
@@ -89,16 +71,7 @@ describe.skipIf(NATS_SKIP_REASON !== undefined)(`NATS fleet (${NATS_SKIP_REASON 
 
   afterAll(async () => {
     for (const f of cleanups.splice(0).reverse()) await f();
-    await Promise.all(
-      workers.map(
-        (w) =>
-          new Promise<void>((resolve) => {
-            if (w.child.exitCode !== null || w.child.signalCode !== null) return resolve();
-            w.child.once('exit', () => resolve());
-            w.child.kill('SIGTERM');
-          }),
-      ),
-    );
+    await stopWorkers(workers);
     await nats?.stop();
   });
 

@@ -4,52 +4,27 @@
  * sent again with the same key and answered by a live worker; every call is answered once, and no key runs on two
  * live workers.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import '../src/nats.js';
 import { InferenceClient } from '../src/index.js';
 import { waitFor } from './helpers.js';
-import { NATS_SKIP_REASON, type NatsServerProcess, startNatsServer } from './nats-server.js';
-
-const WORKER = join(import.meta.dirname, 'fixtures', 'nats-worker.ts');
-
-interface Worker {
-  name: string;
-  child: ChildProcess;
-  /** Calls this worker started (`did n` lines). */
-  did: number[];
-  ready: boolean;
-}
+import {
+  exitedWorker,
+  NATS_SKIP_REASON,
+  type NatsServerProcess,
+  type NatsWorker,
+  startNatsServer,
+  startNatsWorker,
+} from './nats-server.js';
 
 let nats: NatsServerProcess;
-const workers: Worker[] = [];
+const workers: NatsWorker[] = [];
 let client: InferenceClient | undefined;
 
-function startWorker(url: string, name: string): Worker {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER, url, name], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const w: Worker = { name, child, did: [], ready: false };
-  let buffered = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buffered += d.toString('utf8');
-    const lines = buffered.split('\n');
-    buffered = lines.pop()!;
-    for (const line of lines) {
-      if (line === 'ready') w.ready = true;
-      else if (line.startsWith('did ')) w.did.push(Number(line.slice(4)));
-    }
-  });
+function startWorker(url: string, name: string): NatsWorker {
+  const w = startNatsWorker(url, name);
   workers.push(w);
   return w;
-}
-
-function exited(w: Worker): Promise<void> {
-  return new Promise<void>((resolve) => {
-    if (w.child.exitCode !== null || w.child.signalCode !== null) return resolve();
-    w.child.once('exit', () => resolve());
-  });
 }
 
 type Outcome = { n: number; worker?: string; error?: unknown };
@@ -67,7 +42,7 @@ describe.skipIf(NATS_SKIP_REASON !== undefined)(`NATS retry (${NATS_SKIP_REASON 
   afterAll(async () => {
     await client?.close();
     for (const w of workers) {
-      const done = exited(w);
+      const done = exitedWorker(w);
       w.child.kill('SIGTERM');
       await done;
     }
@@ -93,7 +68,7 @@ describe.skipIf(NATS_SKIP_REASON !== undefined)(`NATS retry (${NATS_SKIP_REASON 
     });
     const victim = workers.find((w) => w.name === 'w1')!;
     await waitFor(() => outcomes.filter((o) => o.worker === 'w1').length >= 10, 'w1 to answer under load');
-    const gone = exited(victim);
+    const gone = exitedWorker(victim);
     victim.child.kill('SIGKILL');
     await gone;
     stopAt = outcomes.length + 150;

@@ -68,3 +68,53 @@ export async function startNatsServer(extra: readonly string[] = []): Promise<Na
     },
   };
 }
+
+/** A worker of `test/fixtures/nats-worker.ts` in a child process, and what it printed. */
+export interface NatsWorker {
+  name: string;
+  child: ChildProcess;
+  /** Calls this worker started (`did n` lines). */
+  did: number[];
+  /** It printed `ready`: it serves. */
+  ready: boolean;
+}
+
+const NATS_WORKER = join(import.meta.dirname, 'fixtures', 'nats-worker.ts');
+
+/** Starts a worker of the service at `url` (its `ready` turns true once it serves). */
+export function startNatsWorker(url: string, name: string): NatsWorker {
+  const child = spawn(process.execPath, ['--import', 'tsx', NATS_WORKER, url, name], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const w: NatsWorker = { name, child, did: [], ready: false };
+  let buffered = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buffered += d.toString('utf8');
+    const lines = buffered.split('\n');
+    buffered = lines.pop()!;
+    for (const line of lines) {
+      if (line === 'ready') w.ready = true;
+      else if (line.startsWith('did ')) w.did.push(Number(line.slice(4)));
+    }
+  });
+  return w;
+}
+
+/** Resolves once the worker's process has exited. */
+export function exitedWorker(w: NatsWorker): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (w.child.exitCode !== null || w.child.signalCode !== null) return resolve();
+    w.child.once('exit', () => resolve());
+  });
+}
+
+/** Stops the workers (SIGTERM) and waits for them to exit. */
+export async function stopWorkers(workers: readonly NatsWorker[]): Promise<void> {
+  await Promise.all(
+    workers.map((w) => {
+      const done = exitedWorker(w);
+      w.child.kill('SIGTERM');
+      return done;
+    }),
+  );
+}
