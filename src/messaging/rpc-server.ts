@@ -148,6 +148,8 @@ export interface ServerStats {
 const EARLY_REQUESTS_MAX = 1024;
 /** A peer counts as a client in {@link ServerStats.clients} for this long after its last message. */
 const CLIENT_ACTIVE_MS = 60_000;
+/** How long after the caller's deadline (`d`) a server abandons the handler: the caller gives up first. */
+const CALLER_GRACE_MS = 5;
 /** Fewest messages between two sweeps of silent peers (and never fewer than the peers remembered). */
 const SWEEP_EVERY = 1024;
 
@@ -431,7 +433,7 @@ export class RpcServer {
       if (kept?.waiting) {
         // A retry of a call still running: answered with its result.
         kept.waiting.push(call);
-        this.arm(call, Math.min(this.handlerTimeoutMs, env.deadlineMs ?? Number.POSITIVE_INFINITY), 'retried call');
+        this.arm(call, this.limitFor(env.deadlineMs), 'retried call');
         return;
       }
       if (kept) {
@@ -442,7 +444,7 @@ export class RpcServer {
       while (this.kept.size > IDEMPOTENT_KEYS_MAX) this.kept.delete(this.kept.keys().next().value as string);
       call.dedupeKey = dedupeKey;
     }
-    const limitMs = Math.min(this.handlerTimeoutMs, env.deadlineMs ?? Number.POSITIVE_INFINITY);
+    const limitMs = this.limitFor(env.deadlineMs);
     // The signal (an AbortController) is made only for a handler that looks at it.
     const ctx: RequestContext = {
       method: env.method,
@@ -474,6 +476,15 @@ export class RpcServer {
         (e: unknown) => this.finish(call, e ?? new RemoteError('Error', `the handler rejected with ${String(e)}`)),
       );
     } else this.finish(call, undefined, false, result, env.name);
+  }
+
+  /**
+   * How long a handler may run: `handlerTimeoutMs`, or the caller's time left (`d`) when shorter, plus
+   * {@link CALLER_GRACE_MS} so that the caller's own timer always fires first (in one process the two timers would
+   * otherwise race, and the server's `TimeoutError` could beat the caller's).
+   */
+  private limitFor(callerMs: number | undefined): number {
+    return callerMs === undefined ? this.handlerTimeoutMs : Math.min(this.handlerTimeoutMs, callerMs + CALLER_GRACE_MS);
   }
 
   /** Gives a running call its deadline; one timer, set for the earliest deadline, serves them all. */
