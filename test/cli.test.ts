@@ -136,4 +136,27 @@ describe('edgeml ping and interfaces', () => {
       await server.stop();
     }
   });
+
+  it('takes the server as an endpoint URL (ws:// here), and refuses a URL together with --port', async () => {
+    const { InferenceServer } = await import('../src/index.js');
+    const port = await freePort();
+    const url = `ws://127.0.0.1:${port}/edgeml`;
+    const server = new InferenceServer({ listen: url });
+    server.registerInterface('detect', (p) => p);
+    await server.start();
+    try {
+      const pinged = cli('ping', url, '--count', '1');
+      const listed = cli('interfaces', url);
+      const both = cli('ping', url, '--port', String(port));
+      expect((await pinged.exit).code, pinged.stderr()).toBe(0);
+      expect(pinged.stdout()).toMatch(new RegExp(`^pong from ${url}: seq=1 time=`));
+      expect((await listed.exit).code, listed.stderr()).toBe(0);
+      expect(listed.stdout().trim()).toBe('detect');
+      expect((await both.exit).code).toBe(2);
+      expect(both.stderr()).toMatch(/either a URL or --host\/--port/);
+      expect(server.stats().methods.ping?.calls).toBe(1);
+    } finally {
+      await server.stop();
+    }
+  });
 });

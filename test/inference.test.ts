@@ -470,24 +470,26 @@ describe('inference: stats', () => {
     await expect(b.call('fail', undefined)).rejects.toBeInstanceOf(RemoteError);
     await b.interfaces();
     for (let i = 0; i < 3; i++) expect(await b.call('sleep', undefined)).toBe('slept');
+    await expect(b.call('nope', undefined)).rejects.toBeInstanceOf(NotFoundError);
 
     const st = server.stats();
     expect(st.requests).toBe(9);
-    expect(st.errors).toBe(2);
+    expect(st.errors).toBe(3);
     expect(st.clients).toBe(2);
     expect(st.inFlight).toBe(0);
     expect(st.bytesIn).toBeGreaterThan(5 * 10_000);
     expect(st.bytesOut).toBeGreaterThan(5 * 10_000);
     expect(st.methods['call:echo']?.calls).toBe(5);
     expect(st.methods['call:echo']?.errors).toBe(0);
-    // Errors are recorded under the method alone, never per name.
-    expect(st.methods.call?.calls).toBe(2);
-    expect(st.methods.call?.errors).toBe(2);
-    expect(st.methods['call:fail']).toBeUndefined();
+    // Errors of a registered interface are recorded under its name; an unknown name's under the method alone.
+    expect(st.methods['call:fail']?.calls).toBe(2);
+    expect(st.methods['call:fail']?.errors).toBe(2);
+    expect(st.methods.call?.calls).toBe(1);
+    expect(st.methods.call?.errors).toBe(1);
     expect(st.methods.interfaces?.calls).toBe(1);
     expect(st.methods['call:sleep']?.calls).toBe(3);
     expect(st.methods['call:sleep']?.errors).toBe(0);
-    expect(Object.keys(st.methods).sort()).toEqual(['call', 'call:echo', 'call:sleep', 'interfaces']);
+    expect(Object.keys(st.methods).sort()).toEqual(['call', 'call:echo', 'call:fail', 'call:sleep', 'interfaces']);
     // Bytes per interface: each echo call carried the 10 kB blob in and out.
     expect(st.methods['call:echo']?.bytesIn).toBeGreaterThan(5 * 10_000);
     expect(st.methods['call:echo']?.bytesOut).toBeGreaterThan(5 * 10_000);

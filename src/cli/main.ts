@@ -330,7 +330,7 @@ const COMMANDS: Record<string, Command> = {
   ping: {
     summary: 'send ping requests to any edgeml server and print the round-trip times',
     usage: [
-      'edgeml ping --port N [--host H] [--count N] [--timeout MS] [--server-key FILE] [--key FILE]',
+      'edgeml ping (URL | --port N [--host H]) [--count N] [--timeout MS] [--server-key FILE] [--key FILE]',
       '',
       '  --count       pings to send (default 3)',
       ...TARGET_USAGE,
@@ -340,11 +340,14 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   interfaces: {
-    summary: 'list the interfaces an inference server has registered',
+    summary: "list an inference server's interfaces, or a NATS service's workers with their counts",
     usage: [
-      'edgeml interfaces --port N [--host H] [--timeout MS] [--server-key FILE] [--key FILE]',
+      'edgeml interfaces (URL | --port N [--host H]) [--timeout MS] [--server-key FILE] [--key FILE]',
+      'edgeml interfaces nats://HOST:4222/SERVICE [--prefix P] [--wait MS] [--json]',
       '',
       ...TARGET_USAGE,
+      "  --wait        nats:// only: how long to collect the workers' answers in ms (default 1000)",
+      '  --json        nats:// only: print the workers as JSON',
     ].join('\n'),
     async run(args) {
       return helpOr(this.usage, await interfaces(args, out, err));

@@ -7,6 +7,9 @@
 /** Version of the wire protocol spoken by this library (docs/protocol.md). */
 export const PROTOCOL_VERSION = 1;
 
+/** This library's version (package.json's; a test keeps the two equal), as servers report it in discovery. */
+export const LIBRARY_VERSION = '0.2.0';
+
 /** Host servers bind to when none is given: loopback only, so nothing is exposed by accident.
  * @default '127.0.0.1' */
 export const DEFAULT_BIND_HOST = '127.0.0.1';

@@ -18,6 +18,8 @@ export interface MethodStats {
   /** Bytes of the requests and of the replies, all frames together. */
   bytesIn: number;
   bytesOut: number;
+  /** The latencies of all answered calls added up, in ms (average: `totalMs / calls`). */
+  totalMs: number;
 }
 
 const WINDOW = 1024;
@@ -30,6 +32,7 @@ interface Series {
   errors: number;
   bytesIn: number;
   bytesOut: number;
+  totalMs: number;
 }
 
 /** Keeps counters and the last 1024 latency samples per key. */
@@ -41,7 +44,7 @@ export class MethodStatsRecorder {
     let s = this.series.get(key);
     if (!s) {
       if (this.series.size >= MAX_KEYS) return;
-      s = { samples: new Float64Array(WINDOW), calls: 0, errors: 0, bytesIn: 0, bytesOut: 0 };
+      s = { samples: new Float64Array(WINDOW), calls: 0, errors: 0, bytesIn: 0, bytesOut: 0, totalMs: 0 };
       this.series.set(key, s);
     }
     s.samples[s.calls % WINDOW] = ms;
@@ -49,6 +52,7 @@ export class MethodStatsRecorder {
     if (!ok) s.errors++;
     s.bytesIn += bytesIn;
     s.bytesOut += bytesOut;
+    s.totalMs += ms;
   }
 
   /** Counters and percentiles per key. */
@@ -66,6 +70,7 @@ export class MethodStatsRecorder {
         p99: at(0.99),
         bytesIn: s.bytesIn,
         bytesOut: s.bytesOut,
+        totalMs: s.totalMs,
       };
     }
     return out;

@@ -12,11 +12,18 @@ import {
   DEFAULT_MAX_IN_FLIGHT_PER_CLIENT,
   SLOW_PEER_PAUSE_MS,
 } from '../core/defaults.js';
-import { EdgeMLError, InvalidArgumentError, LimitError, RemoteError, TimeoutError } from '../core/errors.js';
+import {
+  EdgeMLError,
+  InvalidArgumentError,
+  LimitError,
+  NotFoundError,
+  RemoteError,
+  TimeoutError,
+} from '../core/errors.js';
 import { type MethodStats, MethodStatsRecorder } from '../core/latency.js';
 import { peerText } from '../core/peer-text.js';
 import type { Endpoint, Frame, PeerId } from '../core/types.js';
-import type { ReplySocket, Transport } from '../transport/types.js';
+import type { ReplySocket, ServiceDescription, Transport } from '../transport/types.js';
 import type { DecodeLimits, EncodeOptions } from '../wire/codec.js';
 import { decodeEnvelope, encodeError, encodeReply, peekRequestId } from '../wire/envelopes.js';
 
@@ -166,6 +173,8 @@ interface Call {
   peerKey: string;
   id: number;
   key: string;
+  /** The name the request gave (an interface, a table), if any. */
+  name: string | undefined;
   started: number;
   bytesIn: number;
   controller: AbortController | undefined;
@@ -209,6 +218,9 @@ export class RpcServer {
   private readonly maxClients: number;
   /** Clients that did not read their replies, and until when their requests are ignored. */
   private readonly paused = new Map<string, number>();
+  private kind = 'edgeml';
+  private endpointsOf: (() => readonly (readonly [string, string])[]) | undefined;
+  private startedAt = 0;
 
   /** Every server answers method `ping` with `'pong'` (used by `edgeml ping` and clients' `ping()`). */
   constructor(private readonly options: RpcServerOptions = {}) {
@@ -223,6 +235,28 @@ export class RpcServer {
     if (!Number.isSafeInteger(this.maxClients) || this.maxClients < 1) {
       throw new InvalidArgumentError('maxClients', 'must be a positive integer');
     }
+  }
+
+  /**
+   * What this server reports in discovery (transports with a discovery protocol, such as NATS): its kind, and its
+   * endpoints as `[name, stats key]` pairs (an inference server: `['classify', 'call:classify']`). Without it, the
+   * endpoints are the registered methods.
+   */
+  describeAs(kind: string, endpoints?: () => readonly (readonly [name: string, statsKey: string])[]): void {
+    this.kind = kind;
+    this.endpointsOf = endpoints;
+  }
+
+  /** The description transports with a discovery protocol answer with. */
+  private description(): ServiceDescription {
+    const stats = this.methods.snapshot();
+    const pairs =
+      this.endpointsOf?.() ?? [...this.handlers.keys()].filter((m) => m !== M_PING).map((m) => [m, m] as const);
+    return {
+      kind: this.kind,
+      startedAt: this.startedAt,
+      endpoints: pairs.map(([name, key]) => ({ name, stats: stats[key] })),
+    };
   }
 
   /** Registers the handler of `method`. */
@@ -250,6 +284,7 @@ export class RpcServer {
    */
   async start(bindings: readonly Binding[]): Promise<number[]> {
     if (this.sockets.length > 0) throw new EdgeMLError('server already started');
+    this.startedAt = Date.now();
     const opts = {
       ...(this.options.limits?.maxMessageBytes !== undefined
         ? { maxMessageBytes: this.options.limits.maxMessageBytes }
@@ -269,7 +304,7 @@ export class RpcServer {
             if (ready) this.onMessage(bound[i] as ReplySocket, i, peer, frames);
             else if (early.length < EARLY_REQUESTS_MAX) early.push({ index: i, peer, frames });
           },
-          { ...opts, onPeerBlocked: (peer) => this.onPeerBlocked(i, peer) },
+          { ...opts, onPeerBlocked: (peer) => this.onPeerBlocked(i, peer), describe: () => this.description() },
         );
         bound.push(socket);
       }
@@ -415,6 +450,7 @@ export class RpcServer {
       peerKey,
       id: env.id,
       key: env.method,
+      name: env.name,
       started: performance.now(),
       bytesIn,
       controller: undefined,
@@ -572,7 +608,6 @@ export class RpcServer {
       if (frames) {
         this.counters.requests++;
         const out = this.send(call.socket, call.peer, frames);
-        // Per name only for answered calls: names in errors may be anything a peer sent.
         this.methods.record(name === undefined ? call.key : `${call.key}:${name}`, ms, true, call.bytesIn, out);
         return;
       }
@@ -580,6 +615,8 @@ export class RpcServer {
     if (error === undefined) return; // abandoned because the server stopped: no reply
     this.counters.errors++;
     const out = this.send(call.socket, call.peer, encodeError(call.id, error));
-    this.methods.record(call.key, ms, false, call.bytesIn, out);
+    // Per name when the name was known (an unknown one, `NotFoundError`, may be anything a peer sent).
+    const perName = call.name !== undefined && !(error instanceof NotFoundError);
+    this.methods.record(perName ? `${call.key}:${call.name}` : call.key, ms, false, call.bytesIn, out);
   }
 }

@@ -10,6 +10,7 @@
  */
 
 import type { AuthenticationError, EdgeMLError } from '../core/errors.js';
+import type { MethodStats } from '../core/latency.js';
 import type { ConnectionStatus, Endpoint, Frame, PeerId } from '../core/types.js';
 
 export type { Address, ConnectionStatus, Endpoint, Frame, PeerId } from '../core/types.js';
@@ -29,6 +30,21 @@ export interface ReplySocketOptions extends SocketOptions {
    * reply is dropped. The server may stop serving that peer for a while.
    */
   onPeerBlocked?: (peer: PeerId) => void;
+  /**
+   * The server's self-description, for transports with a discovery protocol (NATS answers the service API's
+   * `$SRV.PING`, `$SRV.INFO` and `$SRV.STATS` with it). Called on each discovery request.
+   */
+  describe?: () => ServiceDescription;
+}
+
+/** What a server says about itself in discovery: its kind, when it started, its endpoints and their counters. */
+export interface ServiceDescription {
+  /** The kind of server: `'inference'`, `'action'`, `'trainer'`. */
+  kind: string;
+  /** When it started serving, in ms since the epoch. */
+  startedAt: number;
+  /** Its endpoints (an inference server's interfaces; the methods of the others) and their counters so far. */
+  endpoints: { name: string; stats: MethodStats | undefined }[];
 }
 
 /** Server side of request/reply: many clients, replies routed back to the requesting peer. */

@@ -102,6 +102,7 @@ export class ActionServer<Obs extends KeyedPayloads = KeyedPayloads, Acts extend
     checkFunction('actCallback', actCallback);
     this.endpoints = new ServerEndpoints(options, this.requested.portNumber);
     this.rpc = new RpcServer(rpcServerOptions(options));
+    this.rpc.describeAs('action');
     if (this.requested.streaming) {
       this.publisher = new Publisher(publisherOptions(options));
       serveLatest(this.rpc, this.publisher);

@@ -119,6 +119,7 @@ export class InferenceServer<Api extends InferenceApi<Api> = UntypedApi> {
     );
     this.rpc.handle(M_INTERFACES, () => [...this.handlers.keys()]);
     this.rpc.handle(M_DESCRIBE, () => this.describe());
+    this.rpc.describeAs('inference', () => [...this.handlers.keys()].map((n) => [n, `${M_CALL}:${n}`] as const));
   }
 
   /**

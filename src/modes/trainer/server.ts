@@ -160,6 +160,7 @@ export class TrainerServer {
     for (const t of this.config.dataTable) this.tables.set(t.name, new TableStore(t));
     this.endpoints = new ServerEndpoints(options, this.config.portNumber);
     this.rpc = new RpcServer(rpcServerOptions(options));
+    this.rpc.describeAs('trainer');
     this.publisher = new Publisher(publisherOptions(options));
     serveLatest(this.rpc, this.publisher);
     // Updated in place with the bound ports once started (serveHandshake compares against this object).

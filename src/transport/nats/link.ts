@@ -36,7 +36,21 @@ function isAuthError(e: unknown): boolean {
   return /authori[sz]ation|authentication|permissions? violation/i.test(s);
 }
 
-async function connectOptions(mod: NatsModule, servers: string, o: NatsOptions): Promise<Record<string, unknown>> {
+/**
+ * Whether an error is a refused subscription to the NATS service API's subjects (`$SRV.>`): a user without that
+ * permission still serves, undiscoverable.
+ */
+function discoveryDenied(e: unknown): boolean {
+  const subject = (e as { subject?: unknown })?.subject;
+  return typeof subject === 'string' && subject.startsWith('$SRV.');
+}
+
+/** The nats.js connection options of `servers` and edgeml's NATS options. */
+export async function connectOptions(
+  mod: NatsModule,
+  servers: string,
+  o: NatsOptions,
+): Promise<Record<string, unknown>> {
   const opts: Record<string, unknown> = {
     servers,
     name: o.name ?? 'edgeml',
@@ -137,7 +151,7 @@ export class NatsLink {
       for await (const s of nc.status()) {
         if (s.type === 'disconnect') this.set('down');
         else if (s.type === 'reconnect') this.set('up');
-        else if (s.type === 'error' && isAuthError(s.error)) {
+        else if (s.type === 'error' && isAuthError(s.error) && !discoveryDenied(s.error)) {
           this.authFailure = new AuthenticationError(`the NATS server at ${this.servers}: ${s.error.message}`);
           this.set('unauthorized');
         }

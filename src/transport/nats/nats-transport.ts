@@ -22,6 +22,7 @@ import type {
   JournalOptions,
   PublishSocket,
   ReplySocket,
+  ReplySocketOptions,
   RequestSocket,
   SocketOptions,
   SubscribeSocket,
@@ -106,11 +107,18 @@ export class NatsTransport implements Transport {
   async bindReply(
     address: Address,
     onRequest: (peer: PeerId, frames: Frame[]) => void,
-    options?: SocketOptions,
+    options?: ReplySocketOptions,
   ): Promise<ReplySocket> {
     const subjects = this.subjects(address);
     const link = await this.serverLink(address);
-    const socket = new NatsReplySocket(link, subjects, address.port, onRequest, this.limits(options));
+    const socket = new NatsReplySocket(
+      link,
+      subjects,
+      address.port,
+      onRequest,
+      this.limits(options),
+      options?.describe,
+    );
     await socket.start();
     return socket;
   }

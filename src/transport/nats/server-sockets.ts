@@ -8,7 +8,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import type { Frame, PeerId } from '../../core/types.js';
-import type { PublishSocket, ReplySocket } from '../types.js';
+import type { PublishSocket, ReplySocket, ServiceDescription } from '../types.js';
+import { DiscoveryResponder } from './discovery.js';
 import {
   decodeChunk,
   decodeMessage,
@@ -51,6 +52,7 @@ export class NatsReplySocket implements ReplySocket {
   private readonly subs: Subscription[] = [];
   private readonly outbox: Outbox;
   private readonly reassembly: Reassembler;
+  private readonly discovery: DiscoveryResponder | undefined;
   private closed = false;
 
   constructor(
@@ -59,9 +61,11 @@ export class NatsReplySocket implements ReplySocket {
     readonly port: number,
     private readonly onRequest: (peer: PeerId, frames: Frame[]) => void,
     private readonly limits: ReceiveLimits,
+    describe?: () => ServiceDescription,
   ) {
     this.outbox = new Outbox(link);
     this.reassembly = new Reassembler(limits.maxMessageBytes + 1024, limits.reassemblyTimeoutMs);
+    this.discovery = describe && new DiscoveryResponder(link, subjects, this.id, describe);
   }
 
   /** Subscribes, waits until the NATS server has the subscriptions, and tells waiting clients. */
@@ -69,6 +73,7 @@ export class NatsReplySocket implements ReplySocket {
     const req = this.link.subscribe(this.subjects.request, (m) => this.onMsg(m, true), this.subjects.queue);
     const own = this.link.subscribe(this.subjects.server(this.id), (m) => this.onMsg(m, false));
     for (const s of [req, own]) if (s) this.subs.push(s);
+    this.discovery?.start();
     await this.link.flush();
     this.link.publish(this.subjects.event('up'), new Uint8Array(0));
   }
@@ -118,6 +123,7 @@ export class NatsReplySocket implements ReplySocket {
     if (this.closed) return;
     this.closed = true;
     for (const s of this.subs) s.unsubscribe();
+    this.discovery?.close();
     this.reassembly.close();
     await this.link.flush();
     this.link.publish(this.subjects.event('down'), new Uint8Array(0));

@@ -35,8 +35,15 @@ export function topicToken(topic: string): string {
 export class Subjects {
   /** `<prefix>.<service>` */
   readonly base: string;
-  constructor(prefix: string, service: string) {
+  constructor(
+    readonly prefix: string,
+    readonly service: string,
+  ) {
     this.base = `${prefix}.${service}`;
+  }
+  /** The service's name in the NATS service API (`$SRV`): `edgeml_detector` (prefix, `_`, service; `.` → `_`). */
+  get serviceName(): string {
+    return `${this.prefix.replace(/\./g, '_')}_${this.service}`;
   }
   /** Requests, served by a queue group named {@link base}. */
   get request(): string {
