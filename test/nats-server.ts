@@ -1,6 +1,7 @@
 /**
  * A real `nats-server` for the NATS tests: started with JetStream on a free loopback port and a fresh store
- * directory, ready once it accepts TCP connections. Tests skip (with the reason) when the binary is missing.
+ * directory, ready once it accepts TCP connections; or a cluster of them routed to each other. Tests skip (with the
+ * reason) when the binary is missing.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -40,14 +41,10 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
-/** Starts a nats-server (`-js -sd <tmpdir>`); extra arguments after. */
-export async function startNatsServer(extra: readonly string[] = []): Promise<NatsServerProcess> {
+/** A nats-server child process with its arguments, and a promise of its exit. */
+function spawnNats(args: readonly string[]): { child: ChildProcess; exit: Promise<void>; exited: () => boolean } {
   if (NATS_SERVER_BIN === undefined) throw new Error(NATS_SKIP_REASON);
-  const dir = mkdtempSync(join(tmpdir(), 'edgeml-nats-'));
-  const port = await freePort();
-  const child = spawn(NATS_SERVER_BIN, ['-a', HOST, '-p', String(port), '-js', '-sd', dir, ...extra], {
-    stdio: 'ignore',
-  });
+  const child = spawn(NATS_SERVER_BIN, args, { stdio: 'ignore' });
   let exited = false;
   const exit = new Promise<void>((resolve) =>
     child.once('exit', () => {
@@ -55,18 +52,125 @@ export async function startNatsServer(extra: readonly string[] = []): Promise<Na
       resolve();
     }),
   );
-  await waitFor(async () => exited || (await accepts(port)), 'nats-server to accept connections');
-  if (exited) throw new Error(`nats-server exited at start (port ${port})`);
+  return { child, exit, exited: () => exited };
+}
+
+/** Starts a nats-server (`-js -sd <tmpdir>`); extra arguments after. */
+export async function startNatsServer(extra: readonly string[] = []): Promise<NatsServerProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'edgeml-nats-'));
+  const port = await freePort();
+  const { child, exit, exited } = spawnNats(['-a', HOST, '-p', String(port), '-js', '-sd', dir, ...extra]);
+  await waitFor(async () => exited() || (await accepts(port)), 'nats-server to accept connections');
+  if (exited()) throw new Error(`nats-server exited at start (port ${port})`);
   return {
     port,
     url: `nats://${HOST}:${port}`,
     process: child,
     async stop() {
-      if (!exited) child.kill('SIGTERM');
+      if (!exited()) child.kill('SIGTERM');
       await exit;
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A node of {@link startNatsCluster}. */
+export interface NatsClusterNode extends NatsServerProcess {
+  /** Its cluster (route) port. */
+  clusterPort: number;
+  /** SIGKILLs the node (no goodbye to its clients or routes) and waits for its exit. */
+  kill(): Promise<void>;
+}
+
+/** A running cluster of nats-servers. */
+export interface NatsCluster {
+  nodes: NatsClusterNode[];
+  /** The client URLs of every node, `nats://127.0.0.1:<port>` (a seed list). */
+  urls: string[];
+  /** Stops every node still running (SIGTERM) and removes their directories. */
+  stopAll(): Promise<void>;
+}
+
+/**
+ * Starts `n` nats-servers on loopback routed to each other (one `--cluster_name`, each node with routes to all the
+ * others; no JetStream), each with its own directory (its log). Ready once every node accepts connections and a
+ * message published on each node reaches a subscriber on each other node (every route carries interest and
+ * messages).
+ */
+export async function startNatsCluster(n = 3): Promise<NatsCluster> {
+  const ports: number[] = [];
+  const clusterPorts: number[] = [];
+  while (ports.length < 2 * n) {
+    const p = await freePort();
+    if (!ports.includes(p)) ports.push(p);
+  }
+  clusterPorts.push(...ports.splice(n));
+  const name = `edgeml-${process.pid}-${ports[0]}`;
+  const nodes: NatsClusterNode[] = ports.map((port, i) => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgeml-nats-cluster-'));
+    const routes = clusterPorts.filter((_, j) => j !== i).map((p) => `nats://${HOST}:${p}`);
+    const args = ['-a', HOST, '-p', String(port), '-n', `${name}-${i}`, '-l', join(dir, 'nats.log')];
+    args.push('--cluster_name', name, '-cluster', `nats://${HOST}:${clusterPorts[i]}`, '-routes', routes.join(','));
+    const { child, exit, exited } = spawnNats(args);
+    const end = async (signal: NodeJS.Signals): Promise<void> => {
+      if (!exited()) child.kill(signal);
+      await exit;
+      rmSync(dir, { recursive: true, force: true });
+    };
+    return {
+      port,
+      clusterPort: clusterPorts[i]!,
+      url: `nats://${HOST}:${port}`,
+      process: child,
+      stop: () => end('SIGTERM'),
+      kill: () => end('SIGKILL'),
+    };
+  });
+  const stopAll = async (): Promise<void> => {
+    await Promise.all(nodes.map((node) => node.stop()));
+  };
+  try {
+    await waitFor(async () => {
+      const up = await Promise.all(nodes.map((node) => accepts(node.port)));
+      if (nodes.some((node) => node.process.exitCode !== null)) throw new Error('a nats-server exited at start');
+      return up.every(Boolean);
+    }, 'every node of the NATS cluster to accept connections');
+    await routesUp(nodes);
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+  return { nodes, urls: nodes.map((node) => node.url), stopAll };
+}
+
+/** Resolves once a message published on each node reaches a subscriber on each other node. */
+async function routesUp(nodes: readonly NatsServerProcess[]): Promise<void> {
+  const { connect } = await import('@nats-io/transport-node');
+  const conns = await Promise.all(nodes.map((node) => connect({ servers: `${HOST}:${node.port}` })));
+  const seen = new Set<string>();
+  try {
+    conns.forEach((nc, to) => {
+      nc.subscribe(`cluster-ready.${to}.*`, {
+        callback: (_, m) => {
+          seen.add(`${m.subject.split('.')[2]}>${to}`);
+        },
+      });
+    });
+    await Promise.all(conns.map((nc) => nc.flush()));
+    const pairs = nodes.flatMap((_, from) => nodes.map((_, to) => [from, to] as const)).filter(([f, t]) => f !== t);
+    await waitFor(
+      async () => {
+        const missing = pairs.filter(([f, t]) => !seen.has(`${f}>${t}`));
+        for (const [f, t] of missing) conns[f]!.publish(`cluster-ready.${t}.${f}`);
+        await Promise.all(conns.map((nc) => nc.flush()));
+        return missing.length === 0;
+      },
+      'the routes of the NATS cluster',
+      15_000,
+    );
+  } finally {
+    await Promise.all(conns.map((nc) => nc.close()));
+  }
 }
 
 /** A worker of `test/fixtures/nats-worker.ts` in a child process, and what it printed. */
