@@ -161,6 +161,7 @@ export function serveHandshake(
   mode: string,
   config: ConfigRecord,
   maxConfigBytes = DEFAULT_MAX_CONFIG_BYTES,
+  extra?: () => Readonly<Record<string, unknown>>,
 ): void {
   rpc.handle(M_HELLO, (payload) => {
     const p = payload as { mode?: unknown; config?: unknown } | null;
@@ -186,12 +187,13 @@ export function serveHandshake(
     if (fields.length > 0) {
       throw new ConfigMismatchError(`config mismatch: ${describe(fields, clientConfig, config)}`, fields);
     }
-    return { mode, config };
+    // Fields beside mode and config tell the client more (the trainer's `weights`: where its weights are kept).
+    return { ...extra?.(), mode, config };
   });
 }
 
 /**
- * Performs the client side of the handshake.
+ * Performs the client side of the handshake; resolves with the server's reply.
  * @throws {@link ConfigMismatchError} naming the differing fields, {@link TimeoutError} when no server answers.
  */
 export async function handshake(
@@ -199,12 +201,13 @@ export async function handshake(
   mode: string,
   config: ConfigRecord,
   options?: CallOptions,
-): Promise<void> {
+): Promise<Readonly<Record<string, unknown>>> {
   const reply = (await rpc.call(M_HELLO, undefined, { mode, config }, options)) as { mode?: unknown } | null;
   // docs/protocol.md, "Handshake": a reply is acceptance only from a server of the same mode.
   if (typeof reply !== 'object' || reply === null || reply.mode !== mode) {
     throw new ProtocolError(`hello: the server's reply does not name mode ${mode}`);
   }
+  return reply as Record<string, unknown>;
 }
 
 /**
@@ -213,6 +216,8 @@ export async function handshake(
  */
 export class LazyHandshake {
   private ready: Promise<void> | undefined;
+  /** The server's hello reply, once it accepted. */
+  reply: Readonly<Record<string, unknown>> | undefined;
 
   constructor(
     private readonly rpc: RpcClient,
@@ -224,7 +229,9 @@ export class LazyHandshake {
   /** Resolves once the server has accepted the config. */
   done(): Promise<void> {
     if (!this.ready) {
-      this.ready = handshake(this.rpc, this.mode, this.config(), { timeoutMs: this.timeoutMs });
+      this.ready = handshake(this.rpc, this.mode, this.config(), { timeoutMs: this.timeoutMs }).then((r) => {
+        this.reply = r;
+      });
       this.ready.catch(() => {
         this.ready = undefined;
       });

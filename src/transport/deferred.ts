@@ -10,6 +10,7 @@ import type { AuthenticationError } from '../core/errors.js';
 import { EdgeMLError } from '../core/errors.js';
 import type { ConnectionStatus, Endpoint, Frame, PeerId } from '../core/types.js';
 import type {
+  BlobStore,
   ClientHandlers,
   Journal,
   JournalOptions,
@@ -114,6 +115,17 @@ export class DeferredTransport implements Transport {
     const t = this.loaded ?? (await this.loading);
     if (!t.openJournal) throw new EdgeMLError(`the ${endpoint.scheme}:// transport keeps no journals`);
     return t.openJournal(endpoint, name, options);
+  }
+
+  /** The loaded transport's object bucket. @throws {@link EdgeMLError} when it keeps none */
+  async openBlobStore(
+    endpoint: Endpoint,
+    name: string,
+    options: { create: boolean; bucket?: string },
+  ): Promise<BlobStore> {
+    const t = this.loaded ?? (await this.loading);
+    if (!t.openBlobStore) throw new EdgeMLError(`the ${endpoint.scheme}:// transport keeps no object buckets`);
+    return t.openBlobStore(endpoint, name, options);
   }
 
   async bindReply(

@@ -129,6 +129,35 @@ export interface Journal {
   close(): Promise<void>;
 }
 
+/**
+ * A bucket of named objects kept outside the process (NATS's object store): a trainer's weights, one object per
+ * version, that clients read when they want them.
+ */
+export interface BlobStore {
+  /** The bucket's name in the storage. */
+  readonly name: string;
+  /** Stores `frames` as object `name` (replacing one of that name); resolves once stored. */
+  put(name: string, frames: Frame[]): Promise<void>;
+  /**
+   * The frames of object `name`, `undefined` when there is none of that name.
+   * @throws {@link LimitError} when it is larger than `maxBytes` (nothing is read), `ProtocolError` when it is not one
+   * of ours
+   */
+  get(name: string, maxBytes: number): Promise<Frame[] | undefined>;
+  /** Removes object `name` (nothing when there is none). */
+  delete(name: string): Promise<void>;
+  /** The names of the objects held. */
+  list(): Promise<string[]>;
+  /**
+   * Calls `onChange` for every object held now and every one stored or deleted later, until the returned function is
+   * called: `more` is true for those of the objects held now that have more following at once (so a watcher can wait
+   * for the newest before it reads any).
+   */
+  watch(onChange: (change: { name: string; deleted: boolean; more: boolean }) => void): () => void;
+  /** Releases the connection (the objects stay). */
+  close(): Promise<void>;
+}
+
 export interface Transport {
   /** Binds a reply socket; `onRequest` is called for every message received, with the sender's identity. */
   bindReply(
@@ -160,4 +189,10 @@ export interface Transport {
    * storage have it (NATS, with JetStream). `stream` names the storage, when given.
    */
   openJournal?(endpoint: Endpoint, name: string, options: JournalOptions & { stream?: string }): Promise<Journal>;
+  /**
+   * Opens the object bucket `name` of the service at `endpoint` (`create`: making it when missing; otherwise a missing
+   * bucket is an error); only transports with durable storage have it (NATS, with JetStream). `bucket` names the
+   * storage, when given.
+   */
+  openBlobStore?(endpoint: Endpoint, name: string, options: { create: boolean; bucket?: string }): Promise<BlobStore>;
 }

@@ -247,6 +247,15 @@ function envelopeVectors(): [string, string, Frame[]][] {
       'the config handshake of the action and trainer modes',
       encodeRequest(1, 'hello', undefined, { mode: 'action', config: { observation_keys: ['image'], rate: 30 } }),
     ],
+    [
+      'envelope-hello-reply-weights',
+      'a trainer accepting the handshake, naming the object store bucket of its weights (field "weights", protocol 1.3)',
+      encodeReply(1, {
+        weights: { bucket: 'edgeml_trainer_weights' },
+        mode: 'trainer',
+        config: { port_number: 5555, broadcast_port: 5556 },
+      }),
+    ],
     ['envelope-reply', 'a successful reply to request 7', encodeReply(7, { label: 'cat', score: 0.875 })],
     [
       'envelope-error-not-found',

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { PROTOCOL_VERSION } from '../../src/core/defaults.js';
 import { LimitError, ProtocolError } from '../../src/core/errors.js';
 import {
   type DecodeLimits,
@@ -91,7 +92,7 @@ describe('docs/protocol.md', () => {
   });
 
   it('documents the current protocol version and every error code', () => {
-    expect(doc).toContain('**Protocol version 1.**');
+    expect(doc).toContain(`**Protocol version ${PROTOCOL_VERSION} (revision 1.3).**`);
     for (const code of [
       'EDGEML_ERROR',
       'EDGEML_TIMEOUT',

@@ -28,6 +28,7 @@ import {
 import { type CallOptions, type KeyedCallOptions, RpcClient } from '../../messaging/rpc-client.js';
 import { RateLimiter, TrainerConfig, type TrainerConfigOptions } from './config.js';
 import type { WaitOptions } from './tables.js';
+import { WeightsWatcher } from './weights-store.js';
 import { M_REQUEST, M_TRAIN, TRAINER_MODE, WEIGHTS_TOPIC, type WeightsMessage } from './wire.js';
 
 /** Gets each new weights (the newest, when it falls behind) and their version. May be async: the next weights wait
@@ -86,6 +87,8 @@ interface WeightsWaiter {
  */
 export class TrainerClient<W = unknown> {
   private subscriber: Subscriber<WeightsMessage<W>> | undefined;
+  /** With a trainer that keeps its weights in an object store: the watch of its bucket. */
+  private watcher: WeightsWatcher | undefined;
   private readonly callbacks = new Set<WeightsCallback<W>>();
   private readonly limiter: RateLimiter | undefined;
   private readonly sleeps = new Set<(error: unknown) => void>();
@@ -144,7 +147,21 @@ export class TrainerClient<W = unknown> {
 
   private handshake(): Promise<void> {
     if (this.closed) return Promise.reject(new ClosedError('trainer client is closed'));
-    return this.hello.done();
+    return this.hello.done().then(() => this.followWeights());
+  }
+
+  /** The bucket the hello reply names for the weights, if any. */
+  private weightsBucket(): string | undefined {
+    const w = this.hello.reply?.weights as { bucket?: unknown } | undefined;
+    return typeof w === 'object' && w !== null && typeof w.bucket === 'string' ? w.bucket : undefined;
+  }
+
+  /** After the handshake: a weights subscription made before it moves to the bucket the trainer named. */
+  private followWeights(): void {
+    if (this.closed || !this.subscriber || this.weightsBucket() === undefined) return;
+    this.subscriber.close();
+    this.subscriber = undefined;
+    this.subscribe();
   }
 
   /**
@@ -281,7 +298,20 @@ export class TrainerClient<W = unknown> {
 
   private subscribe(): void {
     if (this.closed) throw new ClosedError('trainer client is closed');
-    if (this.subscriber) return;
+    if (this.subscriber || this.watcher) return;
+    const bucket = this.weightsBucket();
+    if (bucket !== undefined) {
+      // The trainer keeps its weights in an object store: fetch the newest from there, now and on every new one.
+      this.watcher = new WeightsWatcher(
+        this.where.transport,
+        this.where.endpoint,
+        bucket,
+        this.options.limits ?? {},
+        (m) => this.receiveWeights(m as WeightsMessage<W>),
+        (e) => this.options.onError?.(e),
+      );
+      return;
+    }
     const { transport, endpoint } = this.where.stream(this.config.broadcastPort);
     this.subscriber = new Subscriber<WeightsMessage<W>>(
       transport,
@@ -320,7 +350,7 @@ export class TrainerClient<W = unknown> {
 
   /** Counters of the weights subscription (`undefined` before the first registration), with callback errors. */
   weightsStats(): (SubscriberStats & { weightCallbackErrors: number }) | undefined {
-    const s = this.subscriber?.stats();
+    const s = this.subscriber?.stats() ?? this.watcher?.stats();
     return s && { ...s, weightCallbackErrors: this.weightCallbackErrors };
   }
 
@@ -343,7 +373,9 @@ export class TrainerClient<W = unknown> {
    * says why.
    */
   get weightsStatus(): ConnectionStatus | undefined {
-    return this.closed ? 'closed' : this.subscriber?.status;
+    if (this.closed) return 'closed';
+    if (this.watcher) return this.watcher.status === 'connected' ? 'connected' : 'disconnected';
+    return this.subscriber?.status;
   }
 
   /** Why the trainer refused the weights connection, while {@link weightsStatus} is `'unauthorized'`. */
@@ -362,6 +394,7 @@ export class TrainerClient<W = unknown> {
     for (const w of [...this.weightWaiters]) w.fail(new ClosedError('trainer client closed'));
     this.callbacks.clear();
     this.subscriber?.close();
+    await this.watcher?.close();
     this.rpc.close();
   }
 

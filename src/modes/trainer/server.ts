@@ -21,11 +21,18 @@ import {
   type ServerOptions,
 } from '../../messaging/mode-options.js';
 import { handlerContext, type RequestContext, RpcServer, type ServerStats } from '../../messaging/rpc-server.js';
+import { encodeMessage } from '../../wire/codec.js';
 import { TrainerConfig, type TrainerConfigOptions } from './config.js';
 import { FairQueue } from './fair-queue.js';
 import { TableJournals } from './journals.js';
 import { type FileLimits, loadTrainerData, saveTrainerData } from './persist.js';
 import { type SampleOptions, type TableStats, TableStore, type WaitOptions } from './tables.js';
+import {
+  checkWeightsStoreOptions,
+  WeightsStore,
+  type WeightsStoreOptions,
+  type WeightsStoreStats,
+} from './weights-store.js';
 import { M_REQUEST, M_TRAIN, TRAINER_MODE, WEIGHTS_TOPIC, type WeightsMessage } from './wire.js';
 
 /** What a train or request callback gets besides its arguments. */
@@ -58,6 +65,14 @@ export interface TrainerServerOptions extends ServerOptions {
    * larger than `payloadBytes`), discard old for FIFO tables and new otherwise. See docs/trainer.md.
    */
   jetstream?: { stream?: string };
+  /**
+   * Keep the weights in a NATS object store bucket instead of broadcasting them (needs `nats://` endpoints only in
+   * `listen`, and `@nats-io/obj`): each version is stored as object `v<version>` (the newest few kept: `keep`), the
+   * hello reply names the bucket, and every client watches it and fetches the newest version for itself, at once when
+   * it joins. Weights outlive the trainer, and a restarted trainer numbers its versions on from the newest stored. The
+   * bucket: `bucket`, default `<prefix>_<service>_weights` (`edgeml_trainer_weights`). See docs/trainer.md.
+   */
+  objectStore?: WeightsStoreOptions;
 }
 
 /** Options of {@link TrainerServer.makeFromFile}. */
@@ -83,6 +98,8 @@ export interface TrainerServerStats extends ServerStats {
   tables: Record<string, TableStats>;
   /** With `jetstream`: appends and removals the stream did not take (the items stay in memory). */
   journalErrors?: number;
+  /** With `objectStore`: the bucket and the versions stored in it. */
+  weightsStore?: WeightsStoreStats;
 }
 
 /**
@@ -120,6 +137,10 @@ export class TrainerServer {
   private started = false;
   /** With `jetstream`: each table's stream. */
   private readonly journals: TableJournals | undefined;
+  /** With `objectStore`: its options, and the bucket once started. */
+  private readonly weightsStoreOptions: WeightsStoreOptions | undefined;
+  private weightsStore: WeightsStore | undefined;
+  private readonly encode: ServerOptions['encode'];
 
   /**
    * @param config the config (a {@link TrainerConfig} or its plain fields)
@@ -157,6 +178,8 @@ export class TrainerServer {
       }
       this.journals = new TableJournals(stream);
     }
+    if (options.objectStore !== undefined) this.weightsStoreOptions = checkWeightsStoreOptions(options.objectStore);
+    this.encode = options.encode;
     for (const t of this.config.dataTable) this.tables.set(t.name, new TableStore(t));
     this.endpoints = new ServerEndpoints(options, this.config.portNumber);
     this.rpc = new RpcServer(rpcServerOptions(options));
@@ -165,7 +188,10 @@ export class TrainerServer {
     serveLatest(this.rpc, this.publisher);
     // Updated in place with the bound ports once started (serveHandshake compares against this object).
     this.handshakeRecord = { ...this.config.toHandshake() };
-    serveHandshake(this.rpc, TRAINER_MODE, this.handshakeRecord);
+    // With an object store, the hello reply tells clients where the weights are.
+    serveHandshake(this.rpc, TRAINER_MODE, this.handshakeRecord, undefined, () =>
+      this.weightsStore ? { weights: { bucket: this.weightsStore.bucket } } : {},
+    );
     // Idempotent: a train step retried with the same step id (`u`) is stored and trained on once.
     this.rpc.handle(M_TRAIN, (payload, ctx) => this.onTrain(payload, ctx), { idempotent: true });
     this.rpc.handle(M_REQUEST, (payload, ctx) => this.onRequest(payload, ctx));
@@ -244,8 +270,18 @@ export class TrainerServer {
     let port: number;
     try {
       await this.journals?.open(this.endpoints.rpc(), this.tables);
+      if (this.weightsStoreOptions) {
+        const bindings = this.endpoints.rpc();
+        if (bindings.some((b) => b.endpoint.scheme !== 'nats')) {
+          throw new InvalidArgumentError('objectStore', 'needs every endpoint in listen to be nats://');
+        }
+        this.weightsStore = await WeightsStore.open(bindings, this.weightsStoreOptions);
+        this.version = Math.max(this.version, await this.weightsStore.newestVersion());
+      }
       [port = this.config.portNumber] = await this.rpc.start(this.endpoints.rpc());
     } catch (e) {
+      await this.weightsStore?.close();
+      this.weightsStore = undefined;
       await this.journals?.close();
       await this.publisher.stop();
       throw e;
@@ -284,6 +320,8 @@ export class TrainerServer {
     await this.rpc.stop();
     await this.publisher.stop();
     await this.journals?.close();
+    await this.weightsStore?.close();
+    this.weightsStore = undefined;
     for (const t of this.tables.values()) t.cancelWaits();
   }
 
@@ -302,9 +340,22 @@ export class TrainerServer {
   publishWeights(weights: unknown): number {
     if (!this.started) throw new ClosedError('start the trainer server before publishing weights');
     const version = this.version + 1;
-    this.publisher.publish(WEIGHTS_TOPIC, { version, weights } satisfies WeightsMessage);
+    const message = { version, weights } satisfies WeightsMessage;
+    // With an object store the weights go there (in the background: see flushWeights), not to the broadcast.
+    if (this.weightsStore) {
+      // Encoded now, so that weights that cannot travel fail here, as a broadcast would.
+      this.weightsStore.store(version, encodeMessage(message, this.encode));
+    } else this.publisher.publish(WEIGHTS_TOPIC, message);
     this.version = version;
     return version;
+  }
+
+  /**
+   * Resolves once the weights published so far are in the object store (with `objectStore`; at once without). A
+   * version replaced by a newer one before it was stored is skipped.
+   */
+  async flushWeights(): Promise<void> {
+    await this.weightsStore?.flushed();
   }
 
   /** Version of the latest weights published (0: none yet). */
@@ -378,6 +429,7 @@ export class TrainerServer {
       busyRejections: this.busyRejections,
       tables,
       ...(this.journals ? { journalErrors: this.journals.errors } : {}),
+      ...(this.weightsStore ? { weightsStore: this.weightsStore.stats() } : {}),
     };
   }
 

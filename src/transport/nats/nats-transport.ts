@@ -16,6 +16,7 @@ import type { Endpoint, Frame, PeerId } from '../../core/types.js';
 import { checkNatsOptions, DEFAULT_NATS_PREFIX, type NatsOptions } from '../nats-options.js';
 import type {
   Address,
+  BlobStore,
   ClientHandlers,
   ConnectionStatus,
   Journal,
@@ -28,6 +29,7 @@ import type {
   SubscribeSocket,
   Transport,
 } from '../types.js';
+import { NatsBlobStore } from './blob-store.js';
 import { NatsRequestSocket, NatsSubscribeSocket } from './client-sockets.js';
 import { NatsJournal, streamToken } from './journal.js';
 import { NatsLink, natsModule } from './link.js';
@@ -192,6 +194,29 @@ export class NatsTransport implements Transport {
     const link = await this.serverLink(address);
     try {
       return await NatsJournal.open(link, `${base}-${streamToken(name)}`, subjects.table(name), options);
+    } catch (e) {
+      await link.unref();
+      throw e;
+    }
+  }
+
+  /**
+   * The object bucket `name` of the service: `<bucket>` when given, else `<prefix>_<service>_<name>` (`.` in the prefix
+   * as `_`; `edgeml_trainer_weights`).
+   */
+  async openBlobStore(
+    address: Address,
+    name: string,
+    options: { create: boolean; bucket?: string },
+  ): Promise<BlobStore> {
+    const subjects = this.subjects(address);
+    if (options.bucket !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(options.bucket)) {
+      throw new InvalidArgumentError('objectStore.bucket', 'must be 1..64 of [A-Za-z0-9_-]');
+    }
+    const bucket = options.bucket ?? `${subjects.serviceName}_${streamToken(name)}`;
+    const link = await this.serverLink(address);
+    try {
+      return await NatsBlobStore.open(link, bucket, options.create);
     } catch (e) {
       await link.unref();
       throw e;
