@@ -53,6 +53,7 @@ export class NatsReplySocket implements ReplySocket {
   private readonly outbox: Outbox;
   private readonly reassembly: Reassembler;
   private readonly discovery: DiscoveryResponder | undefined;
+  private unwatch: (() => void) | undefined;
   private closed = false;
 
   constructor(
@@ -76,6 +77,10 @@ export class NatsReplySocket implements ReplySocket {
     this.discovery?.start();
     await this.link.flush();
     this.link.publish(this.subjects.event('up'), new Uint8Array(0));
+    // Back after the NATS connection was lost (nats.js has subscribed again): waiting clients probe at once.
+    this.unwatch = this.link.watchState((state) => {
+      if (state === 'up' && !this.closed) this.link.publish(this.subjects.event('up'), new Uint8Array(0));
+    });
   }
 
   private onMsg(m: Msg, viaQueue: boolean): void {
@@ -122,6 +127,7 @@ export class NatsReplySocket implements ReplySocket {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.unwatch?.();
     for (const s of this.subs) s.unsubscribe();
     this.discovery?.close();
     this.reassembly.close();
