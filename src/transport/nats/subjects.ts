@@ -35,12 +35,13 @@ export function topicToken(topic: string): string {
 export class Subjects {
   /** `<prefix>.<service>` */
   readonly base: string;
+  /** Requests, served by a queue group named {@link base}. */
+  readonly request: string;
+  private readonly inboxPrefix: string;
   constructor(prefix: string, service: string) {
     this.base = `${prefix}.${service}`;
-  }
-  /** Requests, served by a queue group named {@link base}. */
-  get request(): string {
-    return `${this.base}.req`;
+    this.request = `${this.base}.req`;
+    this.inboxPrefix = `${this.base}.inbox.`;
   }
   /** The queue group of the request subject. */
   get queue(): string {
@@ -56,8 +57,7 @@ export class Subjects {
   }
   /** Whether `subject` is exactly an inbox of this service (the identity of a requesting peer). */
   isInbox(subject: string): boolean {
-    const p = `${this.base}.inbox.`;
-    return subject.startsWith(p) && TOKEN.test(subject.slice(p.length));
+    return subject.startsWith(this.inboxPrefix) && TOKEN.test(subject.slice(this.inboxPrefix.length));
   }
   /** Published messages of `topic`. */
   topic(topic: string): string {
