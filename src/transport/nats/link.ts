@@ -36,7 +36,12 @@ function isAuthError(e: unknown): boolean {
   return /authori[sz]ation|authentication|permissions? violation/i.test(s);
 }
 
-async function connectOptions(mod: NatsModule, servers: string, o: NatsOptions): Promise<Record<string, unknown>> {
+/** The nats.js connection options of a link to `servers` (exported for the benchmark's raw nats.js floor). */
+export async function connectOptions(
+  mod: NatsModule,
+  servers: string,
+  o: NatsOptions,
+): Promise<Record<string, unknown>> {
   const opts: Record<string, unknown> = {
     servers,
     name: o.name ?? 'edgeml',
