@@ -1,14 +1,14 @@
 /**
- * `npm run bench:nats-workers` (`npx tsx bench/nats-workers.ts`): calls per second through one NATS service name
- * with 1, 2 and 4 inference worker processes behind it (`bench/nats-worker.ts`, a NATS queue group), from one client
- * (this process) that keeps a fixed number of calls in flight for a few seconds. Two interfaces: `gpu`, where each
- * worker serves one call at a time for `--gpu-ms` (a timer standing for a GPU: workers add capacity whatever the
- * cores), and `echo`, pure CPU (16 bytes each way: bounded by the machine's cores, which the client, the workers and
- * nats-server share). Beside each figure, two raw nats.js floors of the same run, from a connection with edgeml's
- * options to queue-group subscribers in the same worker processes: `request()` (a muxed inbox, a timer and an error
- * object per call) and `publish` with a reply subject below one inbox subscription (what edgeml does on the wire).
- * Each worker count runs `--rounds` rounds, the three taking turns in a rotating order; a figure is the median of
- * its rounds, a share the sum of its rounds.
+ * `npm run bench:nats-workers` (compiled; `npx tsx bench/nats-workers.ts` works too): calls per second through one
+ * NATS service name with 1, 2 and 4 inference worker processes behind it (`bench/nats-worker.ts`, a NATS queue group),
+ * from one client (this process) that keeps a fixed number of calls in flight for a few seconds. Two interfaces:
+ * `gpu`, where each worker serves one call at a time for `--gpu-ms` (a timer standing for a GPU: workers add capacity
+ * whatever the cores), and `echo`, pure CPU (16 bytes each way: bounded by the machine's cores, which the client, the
+ * workers and nats-server share). Beside each figure, two raw nats.js floors of the same run, from a connection with
+ * edgeml's options to queue-group subscribers in the same worker processes: `request()` (a muxed inbox, a timer and
+ * an error object per call) and `publish` with a reply subject below one inbox subscription (what edgeml does on the
+ * wire). Each worker count runs `--rounds` rounds, the three taking turns in a rotating order; a figure is the median
+ * of its rounds, a share the sum of its rounds.
  *
  * Options: --seconds=3 --rounds=3 --concurrency=32 --gpu-ms=5 --workers=1,2,4
  */

@@ -1,7 +1,8 @@
 /**
- * `npx tsx bench/nats.ts`: edgeml over NATS against raw nats.js request/reply of the same bytes, sequential round
- * trips on loopback (small, img224, cams4), with edgeml unchunked and chunked at 1 MB. Needs `nats-server` (PATH,
- * /usr/sbin or $NATS_SERVER); starts its own with `max_payload` 8 MB so that raw nats.js can carry cams4 at all.
+ * `npm run bench:nats` (compiled, as `npm run bench`; `npx tsx bench/nats.ts` works too, every variant slower): edgeml
+ * over NATS against raw nats.js request/reply of the same bytes, sequential round trips on loopback (small, img224,
+ * cams4), with edgeml unchunked and chunked at 1 MB. Needs `nats-server` (PATH, /usr/sbin or $NATS_SERVER); starts its
+ * own with `max_payload` 8 MB so that raw nats.js can carry cams4 at all.
  *
  * Two raw floors, both on connections with edgeml's own nats.js options, requester and responder on connections of
  * their own (as edgeml's client and server are), the responder in a queue group (as edgeml's servers are):
@@ -71,7 +72,8 @@ const chunked = await InferenceClient.connect(`${url}/chunked`, { nats: { chunkB
 
 const ratio = (x: number, floor: number) => (x / floor).toFixed(2);
 const rows: string[] = [
-  '| payload | bytes | raw request() (ms) | raw publish (ms) | edgeml (ms) | ÷ request() | ÷ publish | edgeml chunked 1 MB (ms) | ÷ request() | ÷ publish |',
+  '| payload | bytes | raw request() (ms) | raw publish (ms) | edgeml (ms) | ÷ request() | ÷ publish | ' +
+    'edgeml chunked 1 MB (ms) | ÷ request() | ÷ publish |',
   '|---|---|---|---|---|---|---|---|---|---|',
 ];
 for (const [name, bytes] of Object.entries(sizes)) {
