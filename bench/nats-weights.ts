@@ -1,44 +1,22 @@
 /**
- * `npx tsx bench/nats-weights.ts`: 100 MB weights from a trainer to 4 actors over NATS, the direct broadcast against
- * the object store (`objectStore`), each beside its raw nats.js floor measured in the same run: for the broadcast, a
+ * `npm run bench:nats-weights`: 100 MB weights from a trainer to 4 actors over NATS, the direct broadcast against
+ * the object store (`objectStore`), each beside its raw nats.js floor measured in the same run (on connections with an edgeml link's options): for the broadcast, a
  * raw publish of the same bytes in `max_payload` chunks to 4 subscribers; for the object store, a raw `putBlob` and 4
  * concurrent `getBlob`s. Time: from publish to the last actor holding the weights. Median of REPS runs. Needs
- * `nats-server` (PATH, /usr/sbin or $NATS_SERVER); starts its own with JetStream on a free port.
+ * `nats-server` (PATH, /usr/sbin or $NATS_SERVER); starts its own with JetStream and the default 1 MB `max_payload`.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Objm } from '@nats-io/obj';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import '../src/nats.js';
 import { DataTable, Tensor, TrainerClient, TrainerConfig, TrainerServer } from '../src/index.js';
+import { rawConnect, startNatsServer } from './nats-server.js';
 
 const MB = Number(process.env.WEIGHTS_MB ?? 100);
 const ACTORS = 4;
 const REPS = Number(process.env.REPS ?? 3);
 
-const bin = [process.env.NATS_SERVER, '/usr/bin/nats-server', '/usr/sbin/nats-server'].find((p) => p && existsSync(p));
-if (!bin) throw new Error('nats-server not found');
-const port = await new Promise<number>((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const a = s.address();
-    s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-  });
-});
-const dir = mkdtempSync(join(tmpdir(), 'edgeml-nats-weights-'));
-const child = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: 'ignore' });
-const servers = `127.0.0.1:${port}`;
-for (let i = 0; ; i++) {
-  try {
-    await (await connect({ servers })).close();
-    break;
-  } catch (e) {
-    if (i > 100) throw e;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const nats = await startNatsServer({ maxPayload: 1024 * 1024, jetstream: true });
+const servers = nats.hostPort;
 
 const bytes = MB * 1024 * 1024;
 const weights = new Float32Array(bytes / 4);
@@ -78,8 +56,8 @@ async function edgeml(service: string, objectStore: boolean): Promise<number[]> 
 
 /** Raw nats.js: `bytes` in max_payload chunks to ACTORS subscribers, each reassembling. */
 async function rawPublish(): Promise<number[]> {
-  const pub = await connect({ servers });
-  const subs: NatsConnection[] = await Promise.all(Array.from({ length: ACTORS }, () => connect({ servers })));
+  const pub = await rawConnect(servers);
+  const subs: NatsConnection[] = await Promise.all(Array.from({ length: ACTORS }, () => rawConnect(servers)));
   const chunk = pub.info?.max_payload ?? 1024 * 1024;
   const count = Math.ceil(bytes / chunk);
   const times: number[] = [];
@@ -116,8 +94,8 @@ async function rawPublish(): Promise<number[]> {
 
 /** Raw nats.js object store: one putBlob, then ACTORS concurrent getBlobs on their own connections. */
 async function rawObjectStore(): Promise<number[]> {
-  const pub = await connect({ servers });
-  const readers = await Promise.all(Array.from({ length: ACTORS }, () => connect({ servers })));
+  const pub = await rawConnect(servers);
+  const readers = await Promise.all(Array.from({ length: ACTORS }, () => rawConnect(servers)));
   const os = await new Objm(pub).create('raw_weights', { storage: 'file' as never });
   const ros = await Promise.all(readers.map((nc) => new Objm(nc).open('raw_weights')));
   const body = new Uint8Array(weights.buffer);
@@ -142,7 +120,9 @@ try {
   const rawObj = median(await rawObjectStore());
   const store = median(await edgeml('store', true));
   rows.push(['object store', rawObj, store]);
-  console.log(`${MB} MB weights to ${ACTORS} actors over one nats-server (median of ${REPS}, ms, publish → last actor)`);
+  console.log(
+    `${MB} MB weights to ${ACTORS} actors over one nats-server (median of ${REPS}, ms, publish → last actor)`,
+  );
   console.log('| path | raw nats.js | edgeml | ratio |');
   console.log('|---|---|---|---|');
   for (const [name, raw, ours] of rows) {
@@ -150,7 +130,5 @@ try {
   }
   console.log(`object store / direct broadcast (edgeml): ${(store / direct).toFixed(2)}`);
 } finally {
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
-  rmSync(dir, { recursive: true, force: true });
+  nats.stop();
 }

@@ -1,38 +1,22 @@
 /**
- * `npx tsx bench/nats.ts`: edgeml over NATS against raw nats.js request/reply of the same bytes, sequential round
- * trips on loopback (small, img224, cams4), with edgeml unchunked and chunked at 1 MB. Needs `nats-server` (PATH,
- * /usr/sbin or $NATS_SERVER); starts its own with `max_payload` 8 MB so that raw nats.js can carry cams4 at all.
+ * `npm run bench:nats` (compiled, as `npm run bench`; `npx tsx bench/nats.ts` works too, every variant slower): edgeml
+ * over NATS against raw nats.js request/reply of the same bytes, sequential round trips on loopback (small, img224,
+ * cams4), with edgeml unchunked and chunked at 1 MB. Needs `nats-server` (PATH, /usr/sbin or $NATS_SERVER); starts its
+ * own with `max_payload` 8 MB so that raw nats.js can carry cams4 at all.
+ *
+ * Two raw floors, both on connections with edgeml's own nats.js options, requester and responder on connections of
+ * their own (as edgeml's client and server are), the responder in a queue group (as edgeml's servers are):
+ * `request()`, nats.js's request/reply (a muxed inbox, a timer and an error object per request), and `publish`, a
+ * publish with a reply subject to an inbox the requester subscribed once, which is what edgeml does on the wire.
+ * The variants take turns call by call (the order rotating), so that a noisy machine weighs on all of them alike;
+ * each figure is the median of its calls, each ratio one to a floor measured in the same run.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { connect } from '@nats-io/transport-node';
 import '../src/nats.js';
 import { InferenceClient, InferenceServer, Tensor } from '../src/index.js';
+import { rawConnect, startNatsServer } from './nats-server.js';
 
-const bin = [process.env.NATS_SERVER, '/usr/bin/nats-server', '/usr/sbin/nats-server'].find((p) => p && existsSync(p));
-if (!bin) throw new Error('nats-server not found');
-const port = await new Promise<number>((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const a = s.address();
-    s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-  });
-});
-const dir = mkdtempSync(join(tmpdir(), 'edgeml-nats-bench-'));
-writeFileSync(join(dir, 'nats.conf'), `listen: 127.0.0.1:${port}\nmax_payload: 8388608\n`);
-const child = spawn(bin, ['-c', join(dir, 'nats.conf')], { stdio: 'ignore' });
-const url = `nats://127.0.0.1:${port}`;
-for (let i = 0; ; i++) {
-  try {
-    await (await connect({ servers: `127.0.0.1:${port}` })).close();
-    break;
-  } catch (e) {
-    if (i > 100) throw e;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const nats = await startNatsServer();
+const { url } = nats;
 
 const sizes = {
   small: 16,
@@ -41,19 +25,42 @@ const sizes = {
 };
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function time(n: number, f: () => Promise<unknown>): Promise<number> {
-  for (let i = 0; i < Math.min(20, n); i++) await f();
-  const ms: number[] = [];
+/** Median ms of each variant over `n` rounds, one call of each per round, in an order that rotates. */
+async function interleaved(n: number, variants: (() => Promise<unknown>)[]): Promise<number[]> {
+  for (let i = 0; i < Math.min(20, n); i++) for (const f of variants) await f();
+  const ms: number[][] = variants.map(() => []);
   for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    await f();
-    ms.push(performance.now() - t);
+    for (let j = 0; j < variants.length; j++) {
+      const k = (i + j) % variants.length;
+      const t = performance.now();
+      await variants[k]!();
+      ms[k]!.push(performance.now() - t);
+    }
   }
-  return median(ms);
+  return ms.map(median);
 }
 
-const raw = await connect({ servers: `127.0.0.1:${port}` });
-raw.subscribe('raw.echo', { callback: (_e, m) => void m.respond(m.data) });
+const responder = await rawConnect(nats.hostPort);
+const requester = await rawConnect(nats.hostPort);
+responder.subscribe('raw.echo', { queue: 'raw', callback: (_e, m) => void m.respond(m.data) });
+await responder.flush();
+// The `publish` floor: one inbox subscription, a reply subject below it per request.
+const inbox = `raw.inbox.${Math.random().toString(16).slice(2)}`;
+const waiting = new Map<string, () => void>();
+requester.subscribe(`${inbox}.>`, { callback: (_e, m) => waiting.get(m.subject)?.() });
+await requester.flush();
+let seq = 0;
+function published(data: Uint8Array): Promise<void> {
+  const reply = `${inbox}.${++seq}`;
+  return new Promise<void>((resolve) => {
+    waiting.set(reply, () => {
+      waiting.delete(reply);
+      resolve();
+    });
+    requester.publish('raw.echo', data, { reply });
+  });
+}
+
 const server = new InferenceServer({ listen: `${url}/bench` });
 server.registerInterface('echo', (p) => p);
 await server.start();
@@ -63,19 +70,25 @@ await chunkedServer.start();
 const client = await InferenceClient.connect(`${url}/bench`);
 const chunked = await InferenceClient.connect(`${url}/chunked`, { nats: { chunkBytes: 1024 * 1024 } });
 
+const ratio = (x: number, floor: number) => (x / floor).toFixed(2);
 const rows: string[] = [
-  '| payload | bytes | raw nats.js (ms) | edgeml (ms) | ratio | edgeml chunked 1 MB (ms) | ratio |',
-  '|---|---|---|---|---|---|---|',
+  '| payload | bytes | raw request() (ms) | raw publish (ms) | edgeml (ms) | ÷ request() | ÷ publish | ' +
+    'edgeml chunked 1 MB (ms) | ÷ request() | ÷ publish |',
+  '|---|---|---|---|---|---|---|---|---|---|',
 ];
 for (const [name, bytes] of Object.entries(sizes)) {
-  const n = bytes > 1e6 ? 60 : 400;
+  const n = bytes > 1e6 ? 60 : bytes > 1e4 ? 400 : 2000;
   const data = new Uint8Array(bytes).fill(7);
   const tensor = new Tensor('uint8', data, [bytes]);
-  const r = await time(n, () => raw.request('raw.echo', data, { timeout: 5000 }));
-  const e = await time(n, () => client.call('echo', { t: tensor }));
-  const c = await time(n, () => chunked.call('echo', { t: tensor }));
+  const [r, p, e, c] = (await interleaved(n, [
+    () => requester.request('raw.echo', data, { timeout: 5000 }),
+    () => published(data),
+    () => client.call('echo', { t: tensor }),
+    () => chunked.call('echo', { t: tensor }),
+  ])) as [number, number, number, number];
   rows.push(
-    `| ${name} | ${bytes} | ${r.toFixed(3)} | ${e.toFixed(3)} | ${(e / r).toFixed(2)} | ${c.toFixed(3)} | ${(c / r).toFixed(2)} |`,
+    `| ${name} | ${bytes} | ${r.toFixed(3)} | ${p.toFixed(3)} | ${e.toFixed(3)} | ${ratio(e, r)} | ${ratio(e, p)} | ` +
+      `${c.toFixed(3)} | ${ratio(c, r)} | ${ratio(c, p)} |`,
   );
 }
 console.log(rows.join('\n'));
@@ -83,5 +96,6 @@ await client.close();
 await chunked.close();
 await server.stop();
 await chunkedServer.stop();
-await raw.close();
-child.kill('SIGTERM');
+await responder.close();
+await requester.close();
+nats.stop();

@@ -221,6 +221,10 @@ export class RpcServer {
   private kind = 'edgeml';
   private endpointsOf: (() => readonly (readonly [string, string])[]) | undefined;
   private startedAt = 0;
+  /** The peer id last seen, its socket's index and its key (see {@link peerKey}). */
+  private lastPeer: PeerId | undefined;
+  private lastPeerIndex = -1;
+  private lastPeerKey = '';
 
   /** Every server answers method `ping` with `'pong'` (used by `edgeml ping` and clients' `ping()`). */
   constructor(private readonly options: RpcServerOptions = {}) {
@@ -337,7 +341,14 @@ export class RpcServer {
   }
 
   private peerKey(index: number, peer: PeerId): string {
-    return `${index}:${Buffer.from(peer).toString('hex')}`;
+    // The last key is kept: transports that hand out one peer id object per connection (NATS, WebSocket, inproc)
+    // then pay for the hex of a busy client's id once. Peer ids are never modified.
+    if (peer === this.lastPeer && index === this.lastPeerIndex) return this.lastPeerKey;
+    const key = `${index}:${Buffer.from(peer).toString('hex')}`;
+    this.lastPeer = peer;
+    this.lastPeerIndex = index;
+    this.lastPeerKey = key;
+    return key;
   }
 
   /** A client's reply queue is full: that reply is gone, and its requests are ignored for a while. */

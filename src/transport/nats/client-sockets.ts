@@ -3,7 +3,9 @@
  * server serves its service by a probe (answered by one server of the queue group, or refused by the NATS server's
  * "no responders" status), holds requests while none does, and takes back a request the NATS server bounced. A
  * message bounced is known to have reached no server: the NATS server answers "no responders" before it answers the
- * next flush, so a request still unbounced after a flush is let go. A subscribe socket announces each topic on
+ * next flush, so a request still unbounced after a flush is let go. That flush (a PING the NATS server answers) is not
+ * sent per request: one covers every request sent within {@link CONFIRM_AFTER_MS}, sooner for a large request or many
+ * (a sequential caller would otherwise pay a PING and a PONG per call). A subscribe socket announces each topic on
  * (re)connect and when a publisher comes up, and gets the latest values on its own inbox.
  *
  * @module
@@ -31,6 +33,11 @@ import type { Subjects } from './subjects.js';
 
 const PROBE_MIN_MS = 100;
 const PROBE_MAX_MS = 1_000;
+/** Longest a sent request is held for a bounce before the flush that lets it go is sent. */
+const CONFIRM_AFTER_MS = 10;
+/** A request body larger than this, or this many requests held, sends that flush at once (bounds what is held). */
+const CONFIRM_AT_ONCE_BYTES = 16 * 1024;
+const CONFIRM_AT_ONCE_COUNT = 256;
 
 function noResponders(m: Msg): boolean {
   return m.data.length === 0 && m.headers?.code === 503;
@@ -158,7 +165,11 @@ export class NatsRequestSocket extends NatsClient implements RequestSocket {
   /** Large requests whose first chunk is out, waiting for the server's go: by reply token. */
   private readonly awaitingGo = new Map<string, { item: Item; body: Uint8Array; id: Uint8Array; at: number }>();
   private seq = 0;
+  /** A flush is out: the requests sent before it are let go when it returns. */
   private confirming = false;
+  /** The next flush is due at once (a large request, or many, held). */
+  private confirmSoon = false;
+  private confirmTimer: NodeJS.Timeout | undefined;
 
   constructor(
     link: NatsLink,
@@ -204,7 +215,7 @@ export class NatsRequestSocket extends NatsClient implements RequestSocket {
     const reply = `${this.inbox}.${token}`;
     const body = encodeMessage(item.frames);
     if (body.length <= this.link.maxBody) {
-      this.outbox.send(this.subjects.request, body, reply, () => this.sent(token, item));
+      this.outbox.send(this.subjects.request, body, reply, () => this.sent(token, item, body.length));
       return;
     }
     // The first chunk goes to the queue group; the server that takes it tells where the others go.
@@ -216,20 +227,34 @@ export class NatsRequestSocket extends NatsClient implements RequestSocket {
     });
   }
 
-  /** Keeps `item` until a flush shows it was not bounced. */
-  private sent(token: string, item: Item): void {
+  /** Keeps `item` until a flush shows it was not bounced (see the module comment). */
+  private sent(token: string, item: Item, bytes: number): void {
     this.unconfirmed.set(token, item);
-    if (this.confirming) return;
+    if (bytes > CONFIRM_AT_ONCE_BYTES || this.unconfirmed.size >= CONFIRM_AT_ONCE_COUNT) this.confirmSoon = true;
+    this.scheduleConfirm();
+  }
+
+  private scheduleConfirm(): void {
+    if (this.confirming || this.unconfirmed.size === 0 || this.status === 'closed') return;
+    if (this.confirmSoon) this.confirm();
+    else if (this.confirmTimer === undefined) {
+      this.confirmTimer = setTimeout(() => this.confirm(), CONFIRM_AFTER_MS);
+      this.confirmTimer.unref();
+    }
+  }
+
+  /** Flushes, then lets go of the requests sent before the flush. */
+  private confirm(): void {
+    clearTimeout(this.confirmTimer);
+    this.confirmTimer = undefined;
+    this.confirmSoon = false;
+    if (this.confirming || this.unconfirmed.size === 0) return;
     this.confirming = true;
     const tokens = [...this.unconfirmed.keys()];
     void this.link.flush().then(() => {
       for (const t of tokens) this.unconfirmed.delete(t);
       this.confirming = false;
-      const next = this.unconfirmed.entries().next().value;
-      if (next) {
-        this.unconfirmed.delete(next[0]);
-        this.sent(next[0], next[1]);
-      }
+      this.scheduleConfirm();
     });
   }
 
@@ -288,6 +313,8 @@ export class NatsRequestSocket extends NatsClient implements RequestSocket {
 
   override close(): void {
     this.queue = [];
+    clearTimeout(this.confirmTimer);
+    this.confirmTimer = undefined;
     this.unconfirmed.clear();
     this.awaitingGo.clear();
     super.close();

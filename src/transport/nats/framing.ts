@@ -36,18 +36,21 @@ export function messageBodyLength(frames: readonly Frame[]): number {
   return n;
 }
 
-/** The whole-message body of `frames`. */
+/**
+ * The whole-message body of `frames`. Its bytes are not zeroed first (every one is written; a large body is not
+ * filled twice); a small one is a view into Node's shared pool.
+ */
 export function encodeMessage(frames: readonly Frame[]): Uint8Array {
-  const out = new Uint8Array(messageBodyLength(frames));
-  const view = new DataView(out.buffer);
+  const out = Buffer.allocUnsafe(messageBodyLength(frames));
   out[0] = KIND.message;
-  view.setUint32(1, frames.length, true);
+  out.writeUInt32LE(frames.length, 1);
   let at = 5 + 4 * frames.length;
-  frames.forEach((f, i) => {
-    view.setUint32(5 + 4 * i, f.byteLength, true);
+  for (let i = 0; i < frames.length; i++) {
+    const f = frames[i] as Frame;
+    out.writeUInt32LE(f.byteLength, 5 + 4 * i);
     out.set(f, at);
     at += f.byteLength;
-  });
+  }
   return out;
 }
 
@@ -100,13 +103,14 @@ export function encodeChunk(body: Uint8Array, id: Uint8Array, index: number, max
   const size = maxBody - CHUNK_HEADER_BYTES;
   const count = chunkCount(body.length, maxBody);
   const part = body.subarray(index * size, Math.min(body.length, (index + 1) * size));
-  const chunk = new Uint8Array(CHUNK_HEADER_BYTES + part.length);
-  const view = new DataView(chunk.buffer);
+  // Not zeroed first, like a whole message.
+  const chunk = Buffer.allocUnsafe(CHUNK_HEADER_BYTES + part.length);
   chunk[0] = KIND.chunk;
+  chunk.fill(0, 1, 1 + MESSAGE_ID_BYTES);
   chunk.set(id.subarray(0, MESSAGE_ID_BYTES), 1);
-  view.setUint32(9, index, true);
-  view.setUint32(13, count, true);
-  view.setUint32(17, body.length, true);
+  chunk.writeUInt32LE(index, 9);
+  chunk.writeUInt32LE(count, 13);
+  chunk.writeUInt32LE(body.length, 17);
   chunk.set(part, CHUNK_HEADER_BYTES);
   return chunk;
 }

@@ -45,7 +45,7 @@ function discoveryDenied(e: unknown): boolean {
   return typeof subject === 'string' && subject.startsWith('$SRV.');
 }
 
-/** The nats.js connection options of `servers` and edgeml's NATS options. */
+/** The nats.js connection options of a link to `servers` (exported for the benchmark's raw nats.js floor). */
 export async function connectOptions(
   mod: NatsModule,
   servers: string,

@@ -39,6 +39,9 @@ export function inboxOf(subjects: Subjects, reply: string | undefined): string |
   return dot > 0 && subjects.isInbox(inbox) ? inbox : undefined;
 }
 
+/** Inboxes whose {@link PeerId} a reply socket keeps (then it starts over), so a client's requests share one. */
+const PEER_CACHE_MAX = 4096;
+
 /** Counters of a NATS server socket (for tests and diagnostics). */
 export interface NatsSocketStats {
   /** Messages dropped: garbage, a reply subject outside the service, over the limits. */
@@ -55,6 +58,9 @@ export class NatsReplySocket implements ReplySocket {
   private readonly discovery: DiscoveryResponder | undefined;
   private unwatch: (() => void) | undefined;
   private closed = false;
+  /** The peer id of each recent inbox, and back: a reply needs no decoding and checking of its peer id. */
+  private readonly peers = new Map<string, PeerId>();
+  private readonly inboxes = new WeakMap<PeerId, string>();
 
   constructor(
     private readonly link: NatsLink,
@@ -111,16 +117,31 @@ export class NatsReplySocket implements ReplySocket {
         throw new FramingError('message too large');
       }
       const frames = decodeMessage(whole, Number.MAX_SAFE_INTEGER);
-      this.onRequest(Buffer.from(inbox, 'utf8'), frames);
+      this.onRequest(this.peerOf(inbox), frames);
     } catch {
       this.stats.dropped++;
     }
   }
 
+  /** The peer id of `inbox` (an inbox of this service): its UTF-8 bytes, the same object for its every request. */
+  private peerOf(inbox: string): PeerId {
+    let peer = this.peers.get(inbox);
+    if (peer === undefined) {
+      if (this.peers.size >= PEER_CACHE_MAX) this.peers.clear();
+      peer = Buffer.from(inbox, 'utf8');
+      this.peers.set(inbox, peer);
+      this.inboxes.set(peer, inbox);
+    }
+    return peer;
+  }
+
   send(peer: PeerId, frames: Frame[]): void {
     if (this.closed) return;
-    const inbox = Buffer.from(peer).toString('utf8');
-    if (!this.subjects.isInbox(inbox)) return;
+    let inbox = this.inboxes.get(peer);
+    if (inbox === undefined) {
+      inbox = Buffer.from(peer).toString('utf8');
+      if (!this.subjects.isInbox(inbox)) return;
+    }
     this.outbox.send(`${inbox}.r`, encodeMessage(frames));
   }
 

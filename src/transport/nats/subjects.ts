@@ -35,19 +35,20 @@ export function topicToken(topic: string): string {
 export class Subjects {
   /** `<prefix>.<service>` */
   readonly base: string;
+  /** Requests, served by a queue group named {@link base}. */
+  readonly request: string;
+  private readonly inboxPrefix: string;
   constructor(
     readonly prefix: string,
     readonly service: string,
   ) {
     this.base = `${prefix}.${service}`;
+    this.request = `${this.base}.req`;
+    this.inboxPrefix = `${this.base}.inbox.`;
   }
   /** The service's name in the NATS service API (`$SRV`): `edgeml_detector` (prefix, `_`, service; `.` → `_`). */
   get serviceName(): string {
     return `${this.prefix.replace(/\./g, '_')}_${this.service}`;
-  }
-  /** Requests, served by a queue group named {@link base}. */
-  get request(): string {
-    return `${this.base}.req`;
   }
   /** The queue group of the request subject. */
   get queue(): string {
@@ -63,8 +64,7 @@ export class Subjects {
   }
   /** Whether `subject` is exactly an inbox of this service (the identity of a requesting peer). */
   isInbox(subject: string): boolean {
-    const p = `${this.base}.inbox.`;
-    return subject.startsWith(p) && TOKEN.test(subject.slice(p.length));
+    return subject.startsWith(this.inboxPrefix) && TOKEN.test(subject.slice(this.inboxPrefix.length));
   }
   /** Published messages of `topic`. */
   topic(topic: string): string {
