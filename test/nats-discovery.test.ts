@@ -4,11 +4,9 @@
  * counts; deployments under other prefixes are not listed; a user without permission on `$SRV.>` still serves; a
  * flood of discovery requests is answered at a bounded rate while calls go on.
  */
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InferenceClient, InferenceServer } from '../src/index.js';
@@ -23,19 +21,13 @@ import {
   startNatsWorker,
   stopWorkers,
 } from './nats-server.js';
+import { runCli } from './support/cli-run.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-
-/** Runs the CLI; resolves with its exit code and output. */
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+/** Runs the CLI to its end; resolves with its exit code and output. */
+async function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const run = runCli(...args);
+  const { code } = await run.exit;
+  return { code, stdout: run.stdout(), stderr: run.stderr() };
 }
 
 describe.skipIf(NATS_SKIP_REASON !== undefined)(`NATS discovery (${NATS_SKIP_REASON ?? 'nats-server found'})`, () => {

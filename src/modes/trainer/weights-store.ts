@@ -10,6 +10,7 @@
  */
 import { EdgeMLError, InvalidArgumentError } from '../../core/errors.js';
 import type { Endpoint, Frame } from '../../core/types.js';
+import type { SubscriberStats } from '../../messaging/broadcast.js';
 import type { Binding } from '../../messaging/rpc-server.js';
 import type { BlobStore, Transport } from '../../transport/types.js';
 import { type DecodeLimits, decodeMessage } from '../../wire/codec.js';
@@ -90,10 +91,17 @@ export class WeightsStore {
     return new WeightsStore(blobs, options.keep ?? 2);
   }
 
+  /** The versions in the bucket, newest first. */
+  private async versions(): Promise<number[]> {
+    return (await this.blobs.list())
+      .map(weightsVersionOf)
+      .filter((v): v is number => v !== undefined)
+      .sort((a, b) => b - a);
+  }
+
   /** The newest version in the bucket (0: none), so that a restarted trainer goes on from it. */
   async newestVersion(): Promise<number> {
-    let newest = 0;
-    for (const n of await this.blobs.list()) newest = Math.max(newest, weightsVersionOf(n) ?? 0);
+    const newest = (await this.versions())[0] ?? 0;
     this.counters.storedVersion = Math.max(this.counters.storedVersion, newest);
     return newest;
   }
@@ -126,11 +134,7 @@ export class WeightsStore {
   }
 
   private async prune(): Promise<void> {
-    const versions = (await this.blobs.list())
-      .map(weightsVersionOf)
-      .filter((v): v is number => v !== undefined)
-      .sort((a, b) => b - a);
-    for (const v of versions.slice(this.keep)) await this.blobs.delete(weightsObjectName(v));
+    for (const v of (await this.versions()).slice(this.keep)) await this.blobs.delete(weightsObjectName(v));
   }
 
   /** Resolves once every version handed to {@link store} so far is stored (or failed). */
@@ -154,16 +158,6 @@ export class WeightsStore {
   }
 }
 
-/** Counters of a client's bucket watch (the same as a subscription's). */
-export interface WeightsWatchStats {
-  received: number;
-  delivered: number;
-  dropped: number;
-  duplicates: number;
-  malformed: number;
-  callbackErrors: number;
-}
-
 /** The client's side: watches the bucket and hands the newest version to `deliver`, one at a time. */
 export class WeightsWatcher {
   private blobs: BlobStore | undefined;
@@ -174,7 +168,7 @@ export class WeightsWatcher {
   /** The version being fetched (0: none). */
   private fetching = 0;
   private closed = false;
-  private readonly counters: WeightsWatchStats = {
+  private readonly counters: SubscriberStats = {
     received: 0,
     delivered: 0,
     dropped: 0,
@@ -280,7 +274,7 @@ export class WeightsWatcher {
     }
   }
 
-  stats(): WeightsWatchStats {
+  stats(): SubscriberStats {
     return { ...this.counters };
   }
 

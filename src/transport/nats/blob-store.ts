@@ -36,7 +36,8 @@ function why(e: unknown): string {
 
 /** See the module comment. */
 export class NatsBlobStore implements BlobStore {
-  private readonly watches = new Set<{ stopped: boolean; stop?: () => void }>();
+  /** The stop functions of the running watches. */
+  private readonly stops = new Set<() => void>();
 
   private constructor(
     private readonly link: NatsLink,
@@ -92,16 +93,22 @@ export class NatsBlobStore implements BlobStore {
   }
 
   watch(onChange: (change: { name: string; deleted: boolean; more: boolean }) => void): () => void {
-    const w: { stopped: boolean; stop?: () => void } = { stopped: false };
-    this.watches.add(w);
+    let stopped = false;
+    let current: { stop(): void } | undefined;
+    const stop = (): void => {
+      stopped = true;
+      current?.stop();
+      this.stops.delete(stop);
+    };
+    this.stops.add(stop);
     void (async () => {
-      while (!w.stopped) {
+      while (!stopped) {
         try {
           const it = await this.bucket.watch({ includeHistory: true, ignoreDeletes: false });
-          w.stop = () => it.stop();
-          if (w.stopped) it.stop();
+          current = it;
+          if (stopped) it.stop();
           for await (const info of it) {
-            if (w.stopped) break;
+            if (stopped) break;
             if (!info) continue;
             try {
               onChange({ name: info.name, deleted: info.deleted, more: !info.isUpdate });
@@ -112,22 +119,14 @@ export class NatsBlobStore implements BlobStore {
         } catch {
           // The connection went, or the bucket: watch again after a pause.
         }
-        if (!w.stopped) await new Promise((r) => setTimeout(r, REWATCH_MS).unref());
+        if (!stopped) await new Promise((r) => setTimeout(r, REWATCH_MS).unref());
       }
     })();
-    return () => {
-      w.stopped = true;
-      w.stop?.();
-      this.watches.delete(w);
-    };
+    return stop;
   }
 
   async close(): Promise<void> {
-    for (const w of [...this.watches]) {
-      w.stopped = true;
-      w.stop?.();
-    }
-    this.watches.clear();
+    for (const stop of [...this.stops]) stop();
     await this.link.unref();
   }
 }

@@ -12,7 +12,7 @@ import { parseEndpoint } from '../../core/endpoint.js';
 import { EdgeMLError, InvalidArgumentError } from '../../core/errors.js';
 import { checkNatsOptions, DEFAULT_NATS_PREFIX, type NatsOptions } from '../nats-options.js';
 import type { ServiceDescription } from '../types.js';
-import { connectOptions, type NatsLink, natsModule } from './link.js';
+import { connectOptions, hostPort, type NatsLink, natsModule } from './link.js';
 import { Subjects, serviceOf } from './subjects.js';
 
 /** First token of the NATS service API's subjects. */
@@ -206,15 +206,12 @@ export async function discoverNatsService(url: string, options: DiscoverOptions 
   if (!(waitMs > 0)) throw new InvalidArgumentError('waitMs', 'must be a positive number');
   const subjects = new Subjects(nats.prefix ?? DEFAULT_NATS_PREFIX, serviceOf(endpoint));
   const mod = await natsModule();
-  const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host;
+  const server = hostPort(endpoint);
   let nc: Awaited<ReturnType<typeof mod.connect>>;
   try {
-    nc = await mod.connect({
-      ...(await connectOptions(mod, `${host}:${endpoint.port}`, nats)),
-      maxReconnectAttempts: 0,
-    });
+    nc = await mod.connect({ ...(await connectOptions(mod, server, nats)), maxReconnectAttempts: 0 });
   } catch (e) {
-    throw new EdgeMLError(`cannot connect to the NATS server at ${host}:${endpoint.port}: ${(e as Error).message}`);
+    throw new EdgeMLError(`cannot connect to the NATS server at ${server}: ${(e as Error).message}`);
   }
   const workers = new Map<string, NatsServiceWorker>();
   try {

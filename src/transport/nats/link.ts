@@ -36,6 +36,12 @@ function isAuthError(e: unknown): boolean {
   return /authori[sz]ation|authentication|permissions? violation/i.test(s);
 }
 
+/** `host:port` of a NATS server address as nats.js takes it (an IPv6 host in brackets). */
+export function hostPort(address: { host: string; port: number }): string {
+  const h = address.host.includes(':') ? `[${address.host}]` : address.host;
+  return `${h}:${address.port}`;
+}
+
 /**
  * Whether an error is a refused subscription to the NATS service API's subjects (`$SRV.>`): a user without that
  * permission still serves, undiscoverable.

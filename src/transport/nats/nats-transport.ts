@@ -32,7 +32,7 @@ import type {
 import { NatsBlobStore } from './blob-store.js';
 import { NatsRequestSocket, NatsSubscribeSocket } from './client-sockets.js';
 import { NatsJournal, streamToken } from './journal.js';
-import { NatsLink, natsModule } from './link.js';
+import { hostPort, NatsLink, natsModule } from './link.js';
 import { NatsPublishSocket, NatsReplySocket, type ReceiveLimits } from './server-sockets.js';
 import { Subjects, serviceOf } from './subjects.js';
 
@@ -45,11 +45,6 @@ class FailedSocket implements RequestSocket, SubscribeSocket {
   constructor(readonly failure: EdgeMLError) {}
   send(): void {}
   close(): void {}
-}
-
-function hostPort(address: Address): string {
-  const h = address.host.includes(':') ? `[${address.host}]` : address.host;
-  return `${h}:${address.port}`;
 }
 
 /** See the module comment. */
