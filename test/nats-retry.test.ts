@@ -67,9 +67,18 @@ describe.skipIf(NATS_SKIP_REASON !== undefined)(`NATS retry (${NATS_SKIP_REASON 
       }
     });
     const victim = workers.find((w) => w.name === 'w1')!;
-    await waitFor(() => outcomes.filter((o) => o.worker === 'w1').length >= 10, 'w1 to answer under load');
+    // Kill w1 the moment it reports starting a call, once it has answered 10: that call (60 ms) is then surely in
+    // flight. Killing at an arbitrary moment could fall in the few milliseconds where w1 holds no call at all.
     const gone = exitedWorker(victim);
-    victim.child.kill('SIGKILL');
+    let killed = false;
+    const killOnStart = (): void => {
+      if (outcomes.filter((o) => o.worker === 'w1').length < 10) return;
+      victim.child.stdout!.off('data', killOnStart);
+      victim.child.kill('SIGKILL');
+      killed = true;
+    };
+    victim.child.stdout!.on('data', killOnStart);
+    await waitFor(() => killed, 'w1 to answer 10 calls under load and start another');
     await gone;
     stopAt = outcomes.length + 150;
     await Promise.all(callers);
