@@ -9,9 +9,11 @@
  * `request()`, nats.js's request/reply (a muxed inbox, a timer and an error object per request), and `publish`, a
  * publish with a reply subject to an inbox the requester subscribed once, which is what edgeml does on the wire.
  * The variants take turns call by call (the order rotating), so that a noisy machine weighs on all of them alike;
- * each figure is the median of its calls, each ratio one to a floor measured in the same run.
+ * each figure is the median of its calls, each ratio one to a floor measured in the same run. A last column takes
+ * its turn too: edgeml over the direct ZeroMQ transport (`tcp://127.0.0.1`), the same calls without a broker.
  */
 import '../src/nats.js';
+import '../src/zmq.js';
 import { InferenceClient, InferenceServer, Tensor } from '../src/index.js';
 import { rawConnect, startNatsServer } from './nats-server.js';
 
@@ -67,33 +69,40 @@ await server.start();
 const chunkedServer = new InferenceServer({ listen: `${url}/chunked`, nats: { chunkBytes: 1024 * 1024 } });
 chunkedServer.registerInterface('echo', (p) => p);
 await chunkedServer.start();
+const zmqServer = new InferenceServer({ listen: 'tcp://127.0.0.1:0' });
+zmqServer.registerInterface('echo', (p) => p);
+await zmqServer.start();
 const client = await InferenceClient.connect(`${url}/bench`);
+const zmq = await InferenceClient.connect(`tcp://127.0.0.1:${zmqServer.port}`);
 const chunked = await InferenceClient.connect(`${url}/chunked`, { nats: { chunkBytes: 1024 * 1024 } });
 
 const ratio = (x: number, floor: number) => (x / floor).toFixed(2);
 const rows: string[] = [
   '| payload | bytes | raw request() (ms) | raw publish (ms) | edgeml (ms) | ÷ request() | ÷ publish | ' +
-    'edgeml chunked 1 MB (ms) | ÷ request() | ÷ publish |',
-  '|---|---|---|---|---|---|---|---|---|---|',
+    'edgeml chunked 1 MB (ms) | ÷ request() | ÷ publish | edgeml over ZeroMQ (ms) | NATS ÷ ZeroMQ |',
+  '|---|---|---|---|---|---|---|---|---|---|---|---|',
 ];
 for (const [name, bytes] of Object.entries(sizes)) {
   const n = bytes > 1e6 ? 60 : bytes > 1e4 ? 400 : 2000;
   const data = new Uint8Array(bytes).fill(7);
   const tensor = new Tensor('uint8', data, [bytes]);
-  const [r, p, e, c] = (await interleaved(n, [
+  const [r, p, e, c, z] = (await interleaved(n, [
     () => requester.request('raw.echo', data, { timeout: 5000 }),
     () => published(data),
     () => client.call('echo', { t: tensor }),
     () => chunked.call('echo', { t: tensor }),
-  ])) as [number, number, number, number];
+    () => zmq.call('echo', { t: tensor }),
+  ])) as [number, number, number, number, number];
   rows.push(
     `| ${name} | ${bytes} | ${r.toFixed(3)} | ${p.toFixed(3)} | ${e.toFixed(3)} | ${ratio(e, r)} | ${ratio(e, p)} | ` +
-      `${c.toFixed(3)} | ${ratio(c, r)} | ${ratio(c, p)} |`,
+      `${c.toFixed(3)} | ${ratio(c, r)} | ${ratio(c, p)} | ${z.toFixed(3)} | ${ratio(e, z)} |`,
   );
 }
 console.log(rows.join('\n'));
 await client.close();
 await chunked.close();
+await zmq.close();
+await zmqServer.stop();
 await server.stop();
 await chunkedServer.stop();
 await responder.close();
