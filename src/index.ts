@@ -99,6 +99,7 @@ export {
   type TrainerServerOptions,
   type TrainerServerStats,
 } from './modes/trainer/server.js';
+export { TableReader, type TableReaderOptions, type TableReaderStats } from './modes/trainer/table-reader.js';
 export {
   DataTable,
   type DataTableOptions,

@@ -7,13 +7,15 @@
  */
 
 import type { AuthenticationError } from '../core/errors.js';
-import { EdgeMLError } from '../core/errors.js';
+import { EdgeMLError, InvalidArgumentError } from '../core/errors.js';
 import type { ConnectionStatus, Endpoint, Frame, PeerId } from '../core/types.js';
 import type {
   BlobStore,
   ClientHandlers,
   Journal,
   JournalOptions,
+  JournalReader,
+  JournalReadOptions,
   PublishSocket,
   ReplySocket,
   ReplySocketOptions,
@@ -115,6 +117,15 @@ export class DeferredTransport implements Transport {
     const t = this.loaded ?? (await this.loading);
     if (!t.openJournal) throw new EdgeMLError(`the ${endpoint.scheme}:// transport keeps no journals`);
     return t.openJournal(endpoint, name, options);
+  }
+
+  /** The loaded transport's journal reader. @throws {@link EdgeMLError} when it keeps no journals */
+  async readJournal(endpoint: Endpoint, name: string, options: JournalReadOptions): Promise<JournalReader> {
+    const t = this.loaded ?? (await this.loading);
+    if (!t.readJournal) {
+      throw new InvalidArgumentError('endpoint', `the ${endpoint.scheme}:// transport keeps no journals (use nats://)`);
+    }
+    return t.readJournal(endpoint, name, options);
   }
 
   /** The loaded transport's object bucket. @throws {@link EdgeMLError} when it keeps none */

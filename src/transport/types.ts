@@ -129,6 +129,33 @@ export interface Journal {
   close(): Promise<void>;
 }
 
+/** How a {@link JournalReader} reads. */
+export interface JournalReadOptions {
+  /** The storage's name, as the writer gave it (a trainer's `jetstream.stream`). */
+  stream?: string;
+  /**
+   * A name for the reader's position, kept by the storage: a reader opened again with it goes on after the last
+   * message it had read, and readers open at once with one name share its messages. Without it the reader's position
+   * lives as long as the reader.
+   */
+  durable?: string;
+  /** Where a reader without a kept position starts: the oldest message held, or the next one written. */
+  from: 'all' | 'new';
+}
+
+/** Reads a {@link Journal} written by another process (a second learner reading a trainer's table). */
+export interface JournalReader {
+  /**
+   * The next message, waiting for one; `undefined` once closed. Asking for the next message (or closing) marks the one
+   * before as read.
+   */
+  next(): Promise<Frame[] | undefined>;
+  /** Messages skipped so far because they were not edgeml messages. */
+  readonly skipped: number;
+  /** Stops reading and releases the connection; a pending {@link next} resolves `undefined`. */
+  close(): Promise<void>;
+}
+
 /**
  * A bucket of named objects kept outside the process (NATS's object store): a trainer's weights, one object per
  * version, that clients read when they want them.
@@ -189,6 +216,11 @@ export interface Transport {
    * storage have it (NATS, with JetStream). `stream` names the storage, when given.
    */
   openJournal?(endpoint: Endpoint, name: string, options: JournalOptions & { stream?: string }): Promise<Journal>;
+  /**
+   * Opens the existing journal `name` of the service at `endpoint` for reading (see {@link JournalReader}); only
+   * transports with durable storage have it (NATS, with JetStream).
+   */
+  readJournal?(endpoint: Endpoint, name: string, options: JournalReadOptions): Promise<JournalReader>;
   /**
    * Opens the object bucket `name` of the service at `endpoint` (`create`: making it when missing; otherwise a missing
    * bucket is an error); only transports with durable storage have it (NATS, with JetStream). `bucket` names the

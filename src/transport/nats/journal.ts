@@ -16,10 +16,11 @@ import { topicToken } from './subjects.js';
 /** Most frames one journaled message may have. */
 const MAX_FRAMES = 1 << 16;
 
-type JetStreamModule = typeof import('@nats-io/jetstream');
+export type JetStreamModule = typeof import('@nats-io/jetstream');
 let loading: Promise<JetStreamModule> | undefined;
 
-function jetStreamModule(): Promise<JetStreamModule> {
+/** `@nats-io/jetstream`, loaded once. @throws {@link EdgeMLError} when it is not installed */
+export function jetStreamModule(): Promise<JetStreamModule> {
   loading ??= import('@nats-io/jetstream').catch((e: unknown) => {
     loading = undefined;
     throw new EdgeMLError('JetStream tables need the optional peer dependency @nats-io/jetstream', 'EDGEML_ERROR', {

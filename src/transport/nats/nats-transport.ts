@@ -21,6 +21,8 @@ import type {
   ConnectionStatus,
   Journal,
   JournalOptions,
+  JournalReader,
+  JournalReadOptions,
   PublishSocket,
   ReplySocket,
   ReplySocketOptions,
@@ -32,6 +34,7 @@ import type {
 import { NatsBlobStore } from './blob-store.js';
 import { NatsRequestSocket, NatsSubscribeSocket } from './client-sockets.js';
 import { NatsJournal, streamToken } from './journal.js';
+import { NatsJournalReader } from './journal-reader.js';
 import { hostPort, NatsLink, natsModule } from './link.js';
 import { NatsPublishSocket, NatsReplySocket, type ReceiveLimits } from './server-sockets.js';
 import { Subjects, serviceOf } from './subjects.js';
@@ -182,17 +185,38 @@ export class NatsTransport implements Transport {
    */
   async openJournal(address: Address, name: string, options: JournalOptions & { stream?: string }): Promise<Journal> {
     const subjects = this.subjects(address);
-    if (options.stream !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(options.stream)) {
-      throw new InvalidArgumentError('jetstream.stream', 'must be 1..64 of [A-Za-z0-9_-]');
-    }
-    const base = options.stream ?? `${this.prefix.replace(/\./g, '_')}_${serviceOf(address as Endpoint)}`;
+    const stream = this.streamName(address, name, options.stream);
     const link = await this.serverLink(address);
     try {
-      return await NatsJournal.open(link, `${base}-${streamToken(name)}`, subjects.table(name), options);
+      return await NatsJournal.open(link, stream, subjects.table(name), options);
     } catch (e) {
       await link.unref();
       throw e;
     }
+  }
+
+  /** Reads the stream of journal `name` (see {@link NatsJournalReader}). */
+  async readJournal(address: Address, name: string, options: JournalReadOptions): Promise<JournalReader> {
+    const stream = this.streamName(address, name, options.stream);
+    if (options.durable !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(options.durable)) {
+      throw new InvalidArgumentError('durable', 'must be 1..64 of [A-Za-z0-9_-]');
+    }
+    const link = await this.serverLink(address);
+    try {
+      return await NatsJournalReader.open(link, stream, options);
+    } catch (e) {
+      await link.unref();
+      throw e;
+    }
+  }
+
+  /** The stream of journal `name`: `<stream>-<name>`, `<stream>` by default `<prefix>_<service>` (`.` as `_`). */
+  private streamName(address: Address, name: string, stream: string | undefined): string {
+    if (stream !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(stream)) {
+      throw new InvalidArgumentError('jetstream.stream', 'must be 1..64 of [A-Za-z0-9_-]');
+    }
+    const base = stream ?? `${this.prefix.replace(/\./g, '_')}_${serviceOf(address as Endpoint)}`;
+    return `${base}-${streamToken(name)}`;
   }
 
   /**
