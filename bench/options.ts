@@ -19,6 +19,7 @@ export const SETS = [
   'memory',
   'batching',
   'websocket',
+  'browser',
   'images',
   'link',
 ] as const;

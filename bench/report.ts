@@ -123,9 +123,25 @@ const SET_TABLES: Record<string, { title: string; method: string; columns: Colum
     ],
   },
   websocket: {
-    title: 'Request/reply round trip over WebSocket (echo, one client, one call at a time, in one process)',
+    title: 'Request/reply round trip over WebSocket (echo, one client, one call at a time)',
     method:
-      'edgeml over ws:// and raw-ws (a raw npm ws client sending the same WebSocket message bytes to a raw ws echo) interleaved in batches of about 20 ms. "vs raw": for edgeml-ws the paired ratio.',
+      'edgeml over ws:// and raw-ws (a raw npm ws client sending the same WebSocket message bytes to a raw ws echo) interleaved in batches of about 20 ms; servers where the request/reply servers are (a child process unless --in-process). "vs raw": for edgeml-ws the paired ratio.',
+    columns: [
+      CASE,
+      { header: 'bytes each way', right: true, cell: (r) => bytes(r.bytes) },
+      TARGET,
+      N,
+      P50,
+      P99,
+      MBS,
+      P50_RATIO,
+      RATIO,
+    ],
+  },
+  browser: {
+    title: 'Round trip from Chromium to Node over WebSocket (echo, one call at a time)',
+    method:
+      "A page in headless Chromium: edgeml/browser's InferenceClient, and the page's WebSocket sending the same message bytes to a raw ws echo, in alternating batches of about 40 ms. \"vs raw\": for edgeml-browser the median over rounds of its batch median over the floor's.",
     columns: [
       CASE,
       { header: 'bytes each way', right: true, cell: (r) => bytes(r.bytes) },

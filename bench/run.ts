@@ -7,6 +7,7 @@
  */
 import { loadavg } from 'node:os';
 import { runBatching } from './batching.js';
+import { runBrowser } from './browser.js';
 import { runCodec } from './codec-cost.js';
 import { runImages } from './images.js';
 import { runLink } from './link.js';
@@ -27,7 +28,9 @@ function seconds(options: BenchOptions): number {
 async function runSets(options: BenchOptions, progress: (line: string) => void): Promise<ResultRow[]> {
   const rows: ResultRow[] = [];
   const raw = options.baselines.includes('raw');
-  const needsServers = options.sets.some((s) => s === 'roundtrip' || s === 'upload' || s === 'throughput');
+  const needsServers = options.sets.some((s) =>
+    ['roundtrip', 'upload', 'throughput', 'websocket', 'browser'].includes(s),
+  );
   let servers: Servers | undefined;
   try {
     if (needsServers) {
@@ -70,7 +73,10 @@ async function runSets(options: BenchOptions, progress: (line: string) => void):
           rows.push(...(await runBatching({ seconds: seconds(options), progress })));
           break;
         case 'websocket':
-          rows.push(...(await runWebSocket({ budget: options.budget, progress })));
+          rows.push(...(await runWebSocket({ budget: options.budget, ports: servers!.ports, progress })));
+          break;
+        case 'browser':
+          rows.push(...(await runBrowser({ budget: options.budget, ports: servers!.ports, progress })));
           break;
         case 'images':
           rows.push(...(await runImages(progress)));

@@ -1,6 +1,7 @@
 /**
  * The request/reply servers every request/reply case calls: edgeml's (`echo` and `upload` interfaces), the raw
- * zeromq.js echo and upload servers, and the JSON-over-WebSocket echo. They run in a child process of their own
+ * zeromq.js echo and upload servers, the JSON-over-WebSocket echo, and for the `websocket` and `browser` sets edgeml's
+ * `ws://` echo server and a raw `ws` echo. They run in a child process of their own
  * (server-child.ts), so that the server's work, heap and garbage collections are not the client's, as when server and
  * client are different machines; or, with `--in-process`, in the benchmark's own process.
  *
@@ -11,6 +12,7 @@ import { startWsServer } from './baseline-ws.js';
 import { startRawServers } from './baseline-zmq.js';
 import { forkChild, has, nextMessage, stopChild } from './children.js';
 import { startEdgemlServer } from './target-edgeml.js';
+import { startEdgemlWsServer, startRawWsEcho } from './websocket.js';
 
 /** Ports of the running servers. */
 export interface Ports {
@@ -18,6 +20,9 @@ export interface Ports {
   rawEcho: number;
   rawUpload: number;
   ws: number;
+  /** edgeml's `ws://` echo (path `/edgeml`), and the raw `ws` binary echo beside it. */
+  edgemlWs: number;
+  rawWs: number;
 }
 
 /** Running servers. */
@@ -33,10 +38,21 @@ export async function startLocalServers(): Promise<Servers> {
   const edgeml = await startEdgemlServer();
   const raw = await startRawServers();
   const ws = await startWsServer();
+  const edgemlWs = await startEdgemlWsServer();
+  const rawWs = await startRawWsEcho();
   return {
-    ports: { edgeml: edgeml.port, rawEcho: raw.echo, rawUpload: raw.upload, ws: ws.port },
+    ports: {
+      edgeml: edgeml.port,
+      rawEcho: raw.echo,
+      rawUpload: raw.upload,
+      ws: ws.port,
+      edgemlWs: edgemlWs.port,
+      rawWs: rawWs.port,
+    },
     where: 'in-process',
     close: async () => {
+      await rawWs.close();
+      await edgemlWs.close();
       await ws.close();
       await raw.close();
       await edgeml.close();

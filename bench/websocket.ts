@@ -1,8 +1,9 @@
 /**
  * Case set "websocket": edgeml's round trip over `ws://` (an {@link InferenceClient} calling an echo interface) against
  * the floor of the same bytes over the same library: a raw npm `ws` client sending the exact WebSocket message edgeml
- * sends for the call (pre-encoded once) to a raw `ws` server that echoes it. Both run in this process, interleaved,
- * so the ratio is edgeml's own cost: encoding and decoding, the framing, the rpc layer.
+ * sends for the call (pre-encoded once) to a raw `ws` server that echoes it. The servers run with the other
+ * request/reply servers (servers.ts: a child process unless `--in-process`), the clients here, interleaved, so the
+ * ratio is edgeml's own cost: encoding and decoding, the framing, the rpc layer.
  *
  * @module
  */
@@ -22,12 +23,18 @@ export const WEBSOCKET_CASES: readonly CaseName[] = ['small', 'img224', 'cams4',
 /** Options of the set. */
 export interface WebSocketOptions {
   budget: Budget;
+  /** Ports of the edgeml `ws://` echo server (path {@link WS_PATH}) and of the raw `ws` echo. */
+  ports: { edgemlWs: number; rawWs: number };
   progress?: (line: string) => void;
 }
 
+/** The path of the edgeml server's `ws://` endpoint. */
+export const WS_PATH = '/edgeml';
+
 const MAX = 1024 * 1024 * 1024;
 
-async function rawEcho(): Promise<{ port: number; close: () => Promise<void> }> {
+/** Starts a raw `ws` server that echoes every binary message: the floor. */
+export async function startRawWsEcho(): Promise<{ port: number; close: () => Promise<void> }> {
   const server = new WebSocketServer({ host: HOST, port: 0, maxPayload: MAX, perMessageDeflate: false });
   server.on('connection', (ws) => ws.on('message', (data) => ws.send(data as Buffer, { binary: true })));
   await new Promise<void>((resolve) => server.once('listening', resolve));
@@ -40,14 +47,21 @@ async function rawEcho(): Promise<{ port: number; close: () => Promise<void> }> 
   };
 }
 
-/** Runs the set: one row per target and case, the edgeml rows with their paired ratio to the raw floor. */
-export async function runWebSocket(options: WebSocketOptions): Promise<ResultRow[]> {
-  const server = new InferenceServer({ listen: `ws://${HOST}:0/edgeml`, limits: { maxMessageBytes: MAX } });
+/** Starts edgeml's `ws://` echo server (interface `echo`), as the browser set's pages and this set's client call it. */
+export async function startEdgemlWsServer(): Promise<{ port: number; close: () => Promise<void> }> {
+  const server = new InferenceServer({ listen: `ws://${HOST}:0${WS_PATH}`, limits: { maxMessageBytes: MAX } });
   server.registerInterface('echo', (p) => p);
   await server.start();
-  const client = new InferenceClient(`ws://${HOST}:${server.port}/edgeml`, { timeoutMs: 60_000 });
-  const raw = await rawEcho();
-  const socket = new WebSocket(`ws://${HOST}:${raw.port}`, { maxPayload: MAX, perMessageDeflate: false });
+  return { port: server.port, close: () => server.stop() };
+}
+
+/** Runs the set: one row per target and case, the edgeml rows with their paired ratio to the raw floor. */
+export async function runWebSocket(options: WebSocketOptions): Promise<ResultRow[]> {
+  const client = new InferenceClient(`ws://${HOST}:${options.ports.edgemlWs}${WS_PATH}`, {
+    timeoutMs: 60_000,
+    limits: { maxMessageBytes: MAX },
+  });
+  const socket = new WebSocket(`ws://${HOST}:${options.ports.rawWs}`, { maxPayload: MAX, perMessageDeflate: false });
   await new Promise<void>((resolve, reject) => {
     socket.once('open', resolve);
     socket.once('error', reject);
@@ -104,8 +118,6 @@ export async function runWebSocket(options: WebSocketOptions): Promise<ResultRow
   } finally {
     socket.terminate();
     await client.close();
-    await server.stop();
-    await raw.close();
   }
   return rows;
 }
