@@ -359,7 +359,7 @@ describe('inference: deadlines and cancellation', () => {
     // Three attempts reach the server: the second and third wait for the first run's result.
     expect(await client.call('once', 7, retry)).toEqual({ p: 7, run: 1 });
     expect(runs.once).toBe(1);
-    // Not idempotent: every attempt runs the handler (the caller gets the last attempt's result).
+    // Not idempotent: every attempt runs the handler (the first reply answers; all three had started by then).
     expect(await client.call('plain', 8, retry)).toEqual({ p: 8, run: 3 });
     expect(runs.plain).toBe(3);
     // Every attempt timing out: one TimeoutError at the call's deadline, naming the attempts.

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import '../src/nats.js';
-import { InferenceClient } from '../src/index.js';
+import { InferenceClient, InferenceServer } from '../src/index.js';
 import { waitFor } from './helpers.js';
 import {
   exitedWorker,
@@ -101,5 +101,45 @@ describe.skipIf(NATS_SKIP_REASON !== undefined)(`NATS retry (${NATS_SKIP_REASON 
     const twice = runs.filter((x, i) => runs.indexOf(x) !== i);
     expect(new Set(twice)).toEqual(new Set(twice.filter((x) => lost.includes(x))));
     for (const x of byW1) expect(live).not.toContain(x);
+  }, 30_000);
+
+  it('a slow worker, not a dead one: the first reply to any attempt answers the call', async () => {
+    // Two workers in this process: 'quick' answers in 400 ms, 'slow' in 1500 ms; each attempt waits 200 ms before
+    // the retry is sent, and NATS hands each attempt to either. A call that 'quick' ran is answered by 'quick', also
+    // when 'quick' had the first attempt and the retry went to 'slow' (its reply then comes after the retry was sent).
+    const service = `${url}-slow`;
+    const ran = new Map<number, string[]>();
+    const servers = (['quick', 'slow'] as const).map((name) => {
+      const s = new InferenceServer({ listen: service });
+      s.registerInterface(
+        'work',
+        async (p) => {
+          const { n } = p as { n: number };
+          ran.set(n, [...(ran.get(n) ?? []), name]);
+          await new Promise((r) => setTimeout(r, name === 'quick' ? 400 : 1500));
+          return { worker: name, n };
+        },
+        { idempotent: true },
+      );
+      return s;
+    });
+    try {
+      for (const s of servers) await s.start();
+      const c = new InferenceClient(service);
+      try {
+        const calls = Array.from({ length: 32 }, (_, n) =>
+          c.call('work', { n }, { timeoutMs: 4000, retry: 1, attemptTimeoutMs: 200 }),
+        );
+        const results = (await Promise.all(calls)) as { worker: string; n: number }[];
+        expect(results.map((r) => r.n)).toEqual(Array.from({ length: 32 }, (_, n) => n));
+        for (const r of results) expect(r.worker).toBe(ran.get(r.n)!.includes('quick') ? 'quick' : 'slow');
+        // The case that matters happened: 'quick' ran the first attempt and 'slow' the retry (each call 1 in 4).
+        expect([...ran.values()].some((w) => w[0] === 'quick' && w[1] === 'slow')).toBe(true);
+      } finally {
+        await c.close();
+      }
+    } finally {
+      for (const s of servers) await s.stop();
+    }
   }, 30_000);
 });

@@ -39,12 +39,14 @@ export interface KeyedCallOptions extends CallOptions {
 /** Options of a call that may be sent again after a timeout (see {@link RpcClient.call}). */
 export interface RetryCallOptions extends KeyedCallOptions {
   /**
-   * Times the request is sent again, with the same idempotency key and the time left, when an attempt times out
-   * (0..{@link MAX_RETRIES}; default 0). Only for methods the server answers once per key: over NATS a retry may
-   * reach another server of the service, which runs the handler unless the first server had answered.
+   * Times the request is sent again, with the same idempotency key and the time left, when an attempt has had no
+   * reply in `attemptTimeoutMs` (0..{@link MAX_RETRIES}; default 0). Earlier attempts go on waiting: the first reply
+   * to any of them answers the call. Only for methods the server answers once per key: over NATS a retry may reach
+   * another server of the service, which runs the handler unless the first server had answered.
    */
   retry?: number;
-  /** How long each attempt but the last waits, in ms. @default the deadline divided by `retry + 1` */
+  /** How long to wait for a reply before the next attempt is sent, in ms (earlier attempts go on waiting).
+   * @default the deadline divided by `retry + 1` */
   attemptTimeoutMs?: number;
 }
 
@@ -84,6 +86,8 @@ interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
   settled: boolean;
+  /** A retry went out for this call: a request not yet sent is no longer sent (its reply is still taken). */
+  superseded: boolean;
   timer: ReturnType<typeof setTimeout>;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
@@ -158,13 +162,17 @@ export class RpcClient {
     return this.attempt(method, name, payload, options, undefined);
   }
 
-  /** One request: waits `options.timeoutMs`, and tells the server the caller waits `serverMs` (or as long). */
+  /**
+   * One request: waits `options.timeoutMs`, and tells the server the caller waits `serverMs` (or as long); `onId` is
+   * given the request's id once it is waiting for its reply.
+   */
   private attempt(
     method: string,
     name: string | undefined,
     payload: unknown,
     options: KeyedCallOptions,
     serverMs: number | undefined,
+    onId?: (id: number) => void,
   ): Promise<unknown> {
     if (this.closed) return Promise.reject(new ClosedError('client is closed'));
     if (this.socket.failure) return Promise.reject(this.socket.failure);
@@ -191,6 +199,7 @@ export class RpcClient {
         resolve,
         reject,
         settled: false,
+        superseded: false,
         timer: setTimeout(() => {
           this.settle(
             id,
@@ -210,16 +219,19 @@ export class RpcClient {
         signal.addEventListener('abort', entry.onAbort, { once: true });
       }
       this.pending.set(id, entry);
-      this.socket.send(frames, () => entry.settled);
+      onId?.(id);
+      this.socket.send(frames, () => entry.settled || entry.superseded);
     });
   }
 
   /**
-   * Sends the request up to `retry + 1` times, one key for all: every attempt but the last ends at
-   * `attemptTimeoutMs`, the last at the call's deadline; only a {@link TimeoutError} leads to another attempt. Each
-   * request carries the time left to the call's deadline as `d`.
+   * Sends the request up to `retry + 1` times, one key for all: a new attempt each `attemptTimeoutMs` without a
+   * reply, while at least that much time is left. Every attempt waits until the call's deadline and carries the time
+   * left to it as `d` (a server that is slow, not dead, goes on, and a retry that reaches it waits for that result),
+   * so the first reply to any attempt answers the call; the others are then dropped. An error other than a timeout
+   * ends the call at once.
    */
-  private async callRetrying(
+  private callRetrying(
     method: string,
     name: string | undefined,
     payload: unknown,
@@ -227,33 +239,64 @@ export class RpcClient {
   ): Promise<unknown> {
     const { retry = 0, attemptTimeoutMs, ...rest } = options;
     if (!Number.isSafeInteger(retry) || retry < 0 || retry > MAX_RETRIES) {
-      throw new InvalidArgumentError('retry', `must be an integer from 0 to ${MAX_RETRIES}`);
+      return Promise.reject(new InvalidArgumentError('retry', `must be an integer from 0 to ${MAX_RETRIES}`));
     }
     const timeoutMs = options.timeoutMs ?? this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const attemptMs = attemptTimeoutMs ?? timeoutMs / (retry + 1);
-    if (!(attemptMs > 0)) throw new InvalidArgumentError('attemptTimeoutMs', 'must be a positive number');
+    if (!(attemptMs > 0)) {
+      return Promise.reject(new InvalidArgumentError('attemptTimeoutMs', 'must be a positive number'));
+    }
     const key = options.key ?? newIdempotencyKey();
     const end = performance.now() + timeoutMs;
-    for (let attempt = 0; ; attempt++) {
-      const left = end - performance.now();
-      const last = attempt >= retry || left <= attemptMs;
-      try {
-        // The server is told the whole time left: a server that is slow, not dead, goes on with the call, and a retry
-        // that reaches it waits for that result.
-        const waitMs = last ? Math.max(1, left) : attemptMs;
-        return await this.attempt(method, name, payload, { ...rest, key, timeoutMs: waitMs }, Math.max(1, left));
-      } catch (e) {
-        if (last || !(e instanceof TimeoutError) || options.signal?.aborted) {
-          if (e instanceof TimeoutError && attempt > 0) {
-            const what = name === undefined ? method : `${method} ${JSON.stringify(name)}`;
-            throw new TimeoutError(`${what} timed out after ${timeoutMs} ms and ${attempt + 1} attempts`, timeoutMs, {
-              cause: e,
-            });
-          }
-          throw e;
+    return new Promise<unknown>((resolve, reject) => {
+      const ids: number[] = [];
+      let done = false;
+      let waiting = 0;
+      let sent = 0;
+      let next: ReturnType<typeof setTimeout> | undefined;
+      const finish = (error: unknown, value?: unknown): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(next);
+        // The other attempts' replies, should they come, match no waiting id.
+        for (const id of ids) this.settle(id, new AbortError('answered by another attempt'));
+        if (error === undefined) resolve(value);
+        else reject(error);
+      };
+      const launch = (): void => {
+        if (done) return;
+        const left = end - performance.now();
+        const more = sent < retry && left > attemptMs;
+        for (const id of ids) {
+          const earlier = this.pending.get(id);
+          if (earlier) earlier.superseded = true;
         }
-      }
-    }
+        sent++;
+        waiting++;
+        this.attempt(method, name, payload, { ...rest, key, timeoutMs: Math.max(1, left) }, Math.max(1, left), (id) =>
+          ids.push(id),
+        ).then(
+          (value) => finish(undefined, value),
+          (e: unknown) => {
+            waiting--;
+            if (!(e instanceof TimeoutError)) return finish(e);
+            if (waiting > 0 || next !== undefined) return;
+            if (sent === 1) return finish(e);
+            const what = describeCall(method, name);
+            finish(
+              new TimeoutError(`${what} timed out after ${timeoutMs} ms and ${sent} attempts`, timeoutMs, { cause: e }),
+            );
+          },
+        );
+        next = more
+          ? setTimeout(() => {
+              next = undefined;
+              launch();
+            }, attemptMs)
+          : undefined;
+      };
+      launch();
+    });
   }
 
   private settle(id: number, error: unknown, value?: unknown): void {

@@ -37,8 +37,9 @@ export interface InferenceClientOptions extends ClientOptions {
 
 /**
  * Options of {@link InferenceClient.call}: a deadline and signal, and for interfaces registered `idempotent` on the
- * server, `retry`: after an attempt times out (its worker died, say) the call is sent again with the same
- * idempotency key and the time left, which over NATS reaches a live worker of the service.
+ * server, `retry`: after an attempt has had no reply for `attemptTimeoutMs` (its worker died, or is slow) the call is
+ * sent again with the same idempotency key and the time left, which over NATS reaches a live worker of the service;
+ * the first reply to any attempt answers.
  */
 export type InferenceCallOptions = RetryCallOptions;
 
@@ -108,9 +109,9 @@ export class InferenceClient<Api extends InferenceApi<Api> = UntypedApi> {
 
   /**
    * Calls interface `name` with `payload` and resolves with its result. With `retry: n` (only for an interface the
-   * server registered `idempotent`), each attempt but the last waits `attemptTimeoutMs` (default: the deadline
-   * divided by `n + 1`) and one that times out is sent again with the same idempotency key; the whole call still
-   * ends at `timeoutMs`.
+   * server registered `idempotent`), the call is sent again with the same idempotency key each `attemptTimeoutMs`
+   * without a reply (default: the deadline divided by `n + 1`), earlier attempts still waiting: the first reply to
+   * any attempt answers, and the whole call still ends at `timeoutMs`.
    * @throws {@link NotFoundError} for an unknown interface (the message lists the available ones),
    * {@link RemoteError} when the handler threw, {@link TimeoutError} at the deadline, {@link AbortError} on abort,
    * {@link AuthenticationError} when the server refuses this client's security.
