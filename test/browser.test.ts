@@ -32,6 +32,20 @@ if (!have) console.warn(`browser tests skipped: ${CHROMIUM} is not installed`);
 const PAGE = `<!doctype html><meta charset="utf-8"><title>edgeml</title>
 <script type="module">import * as edgeml from '/edgeml.js'; window.edgeml = edgeml; window.ready = true;</script>`;
 
+/**
+ * A module Web Worker: takes `{ url, data }` (an ArrayBuffer transferred in), calls `echo` with it as a tensor, and
+ * transfers the reply tensor's buffer back to the page with the view's place in it.
+ */
+const WORKER = `import { InferenceClient, Tensor } from '/edgeml.js';
+onmessage = async (e) => {
+  const { url, data } = e.data;
+  const client = await InferenceClient.connect(url);
+  const out = await client.call('echo', { t: new Tensor('uint8', new Uint8Array(data), [data.byteLength]) });
+  await client.close();
+  const v = out.t.data;
+  postMessage({ buffer: v.buffer, offset: v.byteOffset, length: v.byteLength, dtype: out.t.dtype }, [v.buffer]);
+};`;
+
 /** Hex of a typed array's bytes, the same in Node and in the page. */
 const HEX = `(a) => Array.from(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), (b) => b.toString(16).padStart(2, '0')).join('')`;
 
@@ -60,6 +74,7 @@ describe.skipIf(!have)('edgeml/browser in Chromium', () => {
     const code = readFileSync(bundle.path);
     http = createServer((req, res) => {
       if (req.url === '/edgeml.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(code);
+      else if (req.url === '/worker.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(WORKER);
       else res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE);
     });
     await new Promise<void>((r) => http.listen(0, HOST, () => r()));
@@ -131,6 +146,28 @@ describe.skipIf(!have)('edgeml/browser in Chromium', () => {
     for (const [k, [dtype, shape, data, ctor]] of Object.entries(expected)) {
       expect(result[k]).toEqual({ dtype, shape, hex: hex(data), ctor, view: true, aligned: true });
     }
+  });
+
+  it('works in a Web Worker: a tensor goes to the worker and back to the page transferred, not copied', async () => {
+    const r = await page.evaluate(async (url) => {
+      const g = globalThis as PageGlobals;
+      const worker = new g.Worker('/worker.js', { type: 'module' });
+      const data = Uint8Array.from({ length: 224 * 224 * 3 }, (_, i) => (i * 7) % 256);
+      const reply = new Promise<PageGlobals>((resolve, reject) => {
+        worker.onmessage = (e: PageGlobals) => resolve(e.data);
+        worker.onerror = (e: PageGlobals) => reject(new Error(e.message));
+      });
+      worker.postMessage({ url, data: data.buffer }, [data.buffer]);
+      const detached = data.byteLength === 0; // transferred: the page no longer holds the bytes
+      const got = await reply;
+      worker.terminate();
+      const view = new Uint8Array(got.buffer, got.offset, got.length);
+      let same = view.length === 224 * 224 * 3;
+      for (let i = 0; same && i < view.length; i++) same = view[i] === (i * 7) % 256;
+      return { detached, same, dtype: got.dtype, inPlace: got.buffer.byteLength > got.length };
+    }, inferenceUrl);
+    // The reply's bytes came back as a view into the received message, whose buffer was moved to the page whole.
+    expect(r).toEqual({ detached: true, same: true, dtype: 'uint8', inPlace: true });
   });
 
   it('gets a RemoteError in the page when the handler throws', async () => {
