@@ -82,6 +82,45 @@ window.batch = async (target, n) => {
   }
   return ms;
 };
+// The page's own image codecs on one 480x640 frame (gradients and noise, like bench/frames.ts): JPEG q80 encoding
+// with OffscreenCanvas.convertToBlob, decoding with createImageBitmap and with WebCodecs' ImageDecoder.
+window.codecs = async (n) => {
+  const canvas = new OffscreenCanvas(640, 480);
+  const ctx = canvas.getContext('2d');
+  const img = ctx.createImageData(640, 480);
+  let x = 1;
+  for (let i = 0; i < img.data.length; i += 4) {
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    const p = i / 4, r = Math.floor(p / 640), c = p % 640, noise = (x & 15) - 8;
+    img.data[i] = (r / 2 + noise) & 255; img.data[i + 1] = (c / 3 + noise) & 255;
+    img.data[i + 2] = ((r + c) / 4 + ((r >> 5) % 2) * 80) & 255; img.data[i + 3] = 255;
+  }
+  ctx.putImageData(img, 0, 0);
+  const encode = [], bitmap = [], decoder = [];
+  let blob;
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    blob = await canvas.convertToBlob({ type: 'image/jpeg', quality: 0.8 });
+    encode.push(performance.now() - t);
+  }
+  const bytes = new Uint8Array(await blob.arrayBuffer());
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    const b = await createImageBitmap(blob);
+    bitmap.push(performance.now() - t);
+    b.close();
+  }
+  if (typeof ImageDecoder === 'function') {
+    for (let i = 0; i < n; i++) {
+      const t = performance.now();
+      const d = new ImageDecoder({ data: bytes, type: 'image/jpeg' });
+      const { image } = await d.decode();
+      decoder.push(performance.now() - t);
+      image.close(); d.close();
+    }
+  }
+  return { encode, bitmap, decoder, bytes: bytes.byteLength };
+};
 window.ready = true;
 </script>`;
 
@@ -92,6 +131,7 @@ type PageWindow = {
   setup(edgemlUrl: string, rawUrl: string): Promise<void>;
   prepare(name: string): Promise<number>;
   batch(target: string, n: number): Promise<number[]>;
+  codecs(n: number): Promise<{ encode: number[]; bitmap: number[]; decoder: number[]; bytes: number }>;
 };
 
 const median = (xs: readonly number[]): number => {
@@ -183,6 +223,24 @@ export async function runBrowser(options: BrowserOptions): Promise<ResultRow[]> 
           extra: { p50Ratio: s.p50 / floor, floor: "the page's WebSocket sending the same bytes to a raw ws echo" },
         });
       }
+    }
+    progress('browser codecs: convertToBlob, createImageBitmap, ImageDecoder ...');
+    await page.evaluate(() => (globalThis as unknown as PageWindow).codecs(5)); // warm-up
+    const codecs = await page.evaluate(() => (globalThis as unknown as PageWindow).codecs(40));
+    const codecRows: [string, string, number[]][] = [
+      ['encode 480x640 q80', 'OffscreenCanvas.convertToBlob', codecs.encode],
+      ['decode 480x640', 'createImageBitmap', codecs.bitmap],
+      ['decode 480x640', 'ImageDecoder (WebCodecs)', codecs.decoder],
+    ];
+    for (const [name, target, ms] of codecRows) {
+      if (ms.length === 0) continue;
+      rows.push({
+        set: 'browser-codecs',
+        case: name,
+        description: 'one 480x640 RGB frame in the page, JPEG quality 80',
+        bytes: codecs.bytes,
+        ...summarise(target, ms, codecs.bytes, 1),
+      });
     }
   } finally {
     await browser.close();

@@ -154,6 +154,19 @@ const SET_TABLES: Record<string, { title: string; method: string; columns: Colum
       RATIO,
     ],
   },
+  'browser-codecs': {
+    title: "The page's own image codecs (Chromium, one 480x640 frame at a time)",
+    method:
+      'Medians of 40 after 5 of warm-up; bytes: the JPEG of the frame. WebCodecs has no image encoder: only ImageDecoder.',
+    columns: [
+      CASE,
+      TARGET,
+      { header: 'JPEG bytes', right: true, cell: (r) => String(r.bytes) },
+      N,
+      P50,
+      { header: 'p90 ms', right: true, cell: (r) => ms(r.p90) },
+    ],
+  },
   upload: {
     title: 'Upload (payload up, small acknowledgement back, one client, one call at a time)',
     method:
