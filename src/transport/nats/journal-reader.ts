@@ -100,7 +100,7 @@ export class NatsJournalReader implements JournalReader {
         return frames;
       } catch (e) {
         // Not one of ours (someone else published on the table's subject): acknowledged and skipped.
-        m.ack();
+        if (!this.ordered) m.ack();
         if (!(e instanceof FramingError)) throw e;
         this.skipped++;
       }
@@ -135,8 +135,9 @@ export class NatsJournalReader implements JournalReader {
     }
   }
 
+  /** Acknowledges the message handed out last (a durable reader's; an ordered consumer takes no acks). */
   private ack(): void {
-    this.unacked?.ack();
+    if (!this.ordered) this.unacked?.ack();
     this.unacked = undefined;
   }
 
