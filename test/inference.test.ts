@@ -342,7 +342,7 @@ describe('inference: deadlines and cancellation', () => {
     expect((e2 as TimeoutError).timeoutMs).toBe(150);
   });
 
-  it('retry: a timed-out attempt is sent again with the same key; an idempotent interface runs once per key', async () => {
+  it('retry: an attempt without a reply is sent again with the same key; an idempotent interface runs once per key; an abort stops the attempts', async () => {
     const runs = { once: 0, plain: 0 };
     const slow = (which: 'once' | 'plain') => async (p: unknown) => {
       runs[which]++;
@@ -371,6 +371,16 @@ describe('inference: deadlines and cancellation', () => {
     expect(performance.now() - t0).toBeLessThan(1000);
     await expect(client.call('once', 1, { retry: -1 })).rejects.toThrow(InvalidArgumentError);
     await expect(client.call('once', 1, { retry: 1, attemptTimeoutMs: 0 })).rejects.toThrow(InvalidArgumentError);
+    // Aborted while its attempts wait: AbortError at once, no further attempt is sent, and the client goes on.
+    const ac = new AbortController();
+    const aborted = client.call('plain', 10, { timeoutMs: 5000, retry: 3, attemptTimeoutMs: 300, signal: ac.signal });
+    await waitFor(() => runs.plain === 3 + 2, 'two attempts of the aborted call to run');
+    ac.abort();
+    await expect(aborted).rejects.toThrow(AbortError);
+    // A window longer than an attempt: without the abort, a third attempt would have run by its end.
+    await new Promise((r) => setTimeout(r, 400));
+    expect(runs.plain).toBe(5);
+    expect(await client.call('once', 11, { timeoutMs: 3000, retry: 1 })).toMatchObject({ p: 11 });
   });
 
   it('an AbortSignal aborts a waiting call with AbortError; its late reply is dropped and the client goes on', async () => {
