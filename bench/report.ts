@@ -92,6 +92,19 @@ const P50_RATIO: Column = {
 };
 const us = (key: string, header: string): Column => ({ header, right: true, cell: (r) => num(x(r, key), 2) });
 
+/** The columns of every echo round-trip set. */
+const ROUND_TRIP_COLUMNS: Column[] = [
+  CASE,
+  { header: 'bytes each way', right: true, cell: (r) => bytes(r.bytes) },
+  TARGET,
+  N,
+  P50,
+  P99,
+  MBS,
+  P50_RATIO,
+  RATIO,
+];
+
 /** Per set: its title, how it is measured (one line), and its columns. */
 const SET_TABLES: Record<string, { title: string; method: string; columns: Column[] }> = {
   codec: {
@@ -110,49 +123,19 @@ const SET_TABLES: Record<string, { title: string; method: string; columns: Colum
     title: 'Request/reply round trip (echo, one client, one call at a time)',
     method:
       'edgeml and raw-zmq interleaved in batches of about 20 ms, then ws-json. "vs raw": for edgeml the paired ratio (median over rounds of its batch median over the raw-zmq batch median of the same round), for ws-json p50 over raw-zmq p50.',
-    columns: [
-      CASE,
-      { header: 'bytes each way', right: true, cell: (r) => bytes(r.bytes) },
-      TARGET,
-      N,
-      P50,
-      P99,
-      MBS,
-      P50_RATIO,
-      RATIO,
-    ],
+    columns: ROUND_TRIP_COLUMNS,
   },
   websocket: {
     title: 'Request/reply round trip over WebSocket (echo, one client, one call at a time)',
     method:
       'edgeml over ws:// and raw-ws (a raw npm ws client sending the same WebSocket message bytes to a raw ws echo) interleaved in batches of about 20 ms; servers where the request/reply servers are (a child process unless --in-process). "vs raw": for edgeml-ws the paired ratio.',
-    columns: [
-      CASE,
-      { header: 'bytes each way', right: true, cell: (r) => bytes(r.bytes) },
-      TARGET,
-      N,
-      P50,
-      P99,
-      MBS,
-      P50_RATIO,
-      RATIO,
-    ],
+    columns: ROUND_TRIP_COLUMNS,
   },
   browser: {
     title: 'Round trip from Chromium to Node over WebSocket (echo, one call at a time)',
     method:
       "A page in headless Chromium: edgeml/browser's InferenceClient, and the page's WebSocket sending the same message bytes to a raw ws echo, in alternating batches of about 40 ms. \"vs raw\": for edgeml-browser the median over rounds of its batch median over the floor's.",
-    columns: [
-      CASE,
-      { header: 'bytes each way', right: true, cell: (r) => bytes(r.bytes) },
-      TARGET,
-      N,
-      P50,
-      P99,
-      MBS,
-      P50_RATIO,
-      RATIO,
-    ],
+    columns: ROUND_TRIP_COLUMNS,
   },
   'browser-codecs': {
     title: "The page's own image codecs (Chromium, one 480x640 frame at a time)",

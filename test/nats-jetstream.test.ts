@@ -3,37 +3,27 @@
  * train steps, is SIGKILLed, and a new one started on the same service holds the same items (FIFO limits and
  * non-FIFO refusals as the table's), tensors byte for byte.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import '../src/nats.js';
 import { InvalidArgumentError, LimitError, Tensor, TrainerClient, TrainerServer } from '../src/index.js';
 import { TRAINER_TABLES } from './fixtures/nats-trainer-config.js';
 import { waitFor } from './helpers.js';
-import { NATS_SKIP_REASON, type NatsServerProcess, startNatsServer } from './nats-server.js';
-
-const TRAINER = join(import.meta.dirname, 'fixtures', 'nats-trainer.ts');
+import {
+  killChild,
+  NATS_SKIP_REASON,
+  type NatsServerProcess,
+  startNatsServer,
+  startNatsTrainer,
+} from './nats-server.js';
 
 let nats: NatsServerProcess;
 const children: ChildProcess[] = [];
 
-function startTrainer(url: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', TRAINER, url], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startTrainer(url: string): Promise<ChildProcess> {
+  const child = await startNatsTrainer(url);
   children.push(child);
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      if (d.toString('utf8').includes('ready')) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`trainer exited (${code}) before serving`)));
-  });
-}
-
-function killed(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
+  return child;
 }
 
 type Dump = { agent1: { step: number; obs: Tensor<'float32'> }[]; keep: { k: number }[] };
@@ -46,7 +36,7 @@ describe.skipIf(NATS_SKIP_REASON !== undefined)(
     });
 
     afterAll(async () => {
-      for (const c of children) await killed(c);
+      for (const c of children) await killChild(c);
       await nats?.stop();
     });
 
@@ -68,7 +58,7 @@ describe.skipIf(NATS_SKIP_REASON !== undefined)(
         const before = (await actor.request('dump')) as Dump;
         expect(before.agent1.map((x) => x.step)).toEqual([3, 4, 5, 6, 7]);
 
-        await killed(first);
+        await killChild(first);
         await startTrainer(url);
         await waitFor(
           async () => (await actor.request('dump', null, { timeoutMs: 500 }).catch(() => null)) !== null,

@@ -222,3 +222,30 @@ export async function stopWorkers(workers: readonly NatsWorker[]): Promise<void>
     }),
   );
 }
+
+const NATS_TRAINER = join(import.meta.dirname, 'fixtures', 'nats-trainer.ts');
+
+/**
+ * Starts `fixtures/nats-trainer.ts` (tables on JetStream) at the service URL given, in a child process; resolves once
+ * it serves.
+ */
+export function startNatsTrainer(url: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', NATS_TRAINER, url], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      if (d.toString('utf8').includes('ready')) resolve(child);
+    });
+    child.once('exit', (code) => reject(new Error(`trainer exited (${code}) before serving`)));
+  });
+}
+
+/** SIGKILLs a child process (if it still runs) and waits for it to exit. */
+export function killChild(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
+}

@@ -4,8 +4,7 @@
  * trainer's) read the table's items: the stored ones, then each new one; durable readers resume where they stopped
  * and share a name's items; `from: 'new'` starts at the next item; garbage on the table's subject is skipped.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import '../src/nats.js';
 import {
@@ -18,23 +17,22 @@ import {
   TrainerServer,
 } from '../src/index.js';
 import { TRAINER_TABLES } from './fixtures/nats-trainer-config.js';
-import { NATS_SKIP_REASON, type NatsServerProcess, startNatsServer } from './nats-server.js';
-
-const TRAINER = join(import.meta.dirname, 'fixtures', 'nats-trainer.ts');
+import {
+  killChild,
+  NATS_SKIP_REASON,
+  type NatsServerProcess,
+  startNatsServer,
+  startNatsTrainer,
+} from './nats-server.js';
 
 let nats: NatsServerProcess;
 const children: ChildProcess[] = [];
 const cleanups: (() => Promise<unknown>)[] = [];
 
-function startTrainer(url: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', TRAINER, url], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startTrainer(url: string): Promise<ChildProcess> {
+  const child = await startNatsTrainer(url);
   children.push(child);
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      if (d.toString('utf8').includes('ready')) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`trainer exited (${code}) before serving`)));
-  });
+  return child;
 }
 
 async function actorOf(url: string): Promise<TrainerClient> {
@@ -87,13 +85,7 @@ describe.skipIf(NATS_SKIP_REASON !== undefined)(
 
     afterAll(async () => {
       for (const c of cleanups.reverse()) await c().catch(() => undefined);
-      for (const c of children) {
-        if (c.exitCode === null && c.signalCode === null) {
-          const gone = new Promise((r) => c.once('exit', r));
-          c.kill('SIGKILL');
-          await gone;
-        }
-      }
+      for (const c of children) await killChild(c);
       await nats?.stop();
     });
 
